@@ -1,0 +1,1 @@
+"""Prefect flows of liandan: orchestration only; the work lives in ``tasks``."""

@@ -1,0 +1,154 @@
+"""The ``liandan`` command: run a recipe's whole chain, run one stage on a JSONL file, serve a folder.
+
+    liandan run recipes/demo.yaml [--set run.name=x] [--serve data/sample/site]
+    liandan step extract --input pages.jsonl --output texts.jsonl [--config extract.yaml]
+    liandan serve data/sample/site --port 8731
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+# Telemetry off unless the user opted back in (they can export these as "false"/unset them).
+PRIVACY_DEFAULTS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "ORT_DISABLE_TELEMETRY": "1",
+}
+
+
+def configure_environment(runs_dir: str | Path) -> None:
+    """Set the project's defaults before Prefect and MLflow are imported: no telemetry, Prefect's home in the runs folder."""
+    for key, value in PRIVACY_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(Path(runs_dir).resolve() / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    configure_environment(recipe.run.runs_dir)
+    from flows.pipeline import run_recipe
+    from flows.serve import serve_directory
+
+    server = None
+    if args.serve:
+        if not recipe.crawl.seeds:
+            raise SystemExit("--serve needs crawl.seeds: the folder is served on the first seed's host and port")
+        seed = urlsplit(recipe.crawl.seeds[0])
+        server = serve_directory(args.serve, seed.hostname or "127.0.0.1", seed.port or 80)
+        print(f"serving {args.serve} at {seed.scheme}://{seed.netloc}/")
+    started = time.perf_counter()
+    try:
+        run_dir = run_recipe(recipe)
+    finally:
+        if server is not None:
+            server.shutdown()
+    print(f"run folder: {run_dir}")
+    for stage_dir in sorted(Path(run_dir).iterdir()):
+        stats_path = stage_dir / "stats.json"
+        if stats_path.exists():
+            s = json.loads(stats_path.read_text(encoding="utf-8"))
+            print(f"  {s['stage']:<10} in {s['docs_in']:>6}  kept {s['docs_kept']:>6}  rejected {s['docs_rejected']:>6}  {s['rejected_by_reason']}")
+    print(f"wall time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    from flows.recipe import load_section
+    from tasks.records import read_jsonl, write_jsonl
+
+    out = Path(args.output)
+    rejected_out = out.with_name(out.name.removesuffix(".jsonl") + ".rejected.jsonl")
+    docs, bad = read_jsonl(args.input)
+    if args.stage == "crawl":
+        from tasks.crawl.config import CrawlConfig
+        from tasks.crawl.crawler import crawl_sync
+
+        cfg = load_section(CrawlConfig, args.config, "crawl")
+        seeds = [d["url"] for d in docs if d["url"]]
+        if seeds:
+            cfg = cfg.model_copy(update={"seeds": seeds})
+        result = crawl_sync(cfg, out.with_name(out.name.removesuffix(".jsonl") + ".warc.gz"))
+        kept, rejected, stats = result.kept, result.rejected, result.stats
+    else:
+        from flows.stages import SHARD_STAGES
+        from tasks.steps import run_steps
+
+        stage = SHARD_STAGES[args.stage]
+        cfg = load_section(stage.config, args.config, stage.name)
+        result = run_steps(stage.name, stage.build_steps(cfg), docs)
+        kept, rejected, stats = result.kept, result.rejected, result.stats
+    write_jsonl(out, kept)
+    write_jsonl(rejected_out, [*bad, *rejected])
+    summary = {"stage": args.stage, **stats.to_dict(), "invalid_records": len(bad)}
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    print(f"kept {len(kept)} → {out}; rejected {len(rejected) + len(bad)} → {rejected_out}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_directory
+
+    server = serve_directory(args.folder, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"serving {args.folder} at http://{host}:{port}/ (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from flows.stages import SHARD_STAGES
+
+    parser = argparse.ArgumentParser(prog="liandan", description="炼丹: the open Chinese web to an aligned model, tracked in Prefect and MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole chain of a recipe")
+    run.add_argument("recipe", help="recipe YAML, e.g. recipes/demo.yaml")
+    run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one recipe setting (value parsed as YAML); repeatable")
+    run.add_argument("--serve", metavar="FOLDER", help="serve FOLDER over HTTP on the first seed's host:port while the chain runs (the demo's sample site)")
+    run.set_defaults(func=cmd_run)
+
+    step = sub.add_parser("step", help="run one stage on a JSONL file of records")
+    step.add_argument("stage", choices=["crawl", *SHARD_STAGES], help="stage name")
+    step.add_argument("--input", required=True, help="JSONL records (for crawl: records whose url fields are the seeds)")
+    step.add_argument("--output", required=True, help="JSONL of kept records; rejected rows go beside it as OUT.rejected.jsonl")
+    step.add_argument("--config", help="YAML of the stage's section (defaults when omitted)")
+    step.set_defaults(func=cmd_step)
+
+    serve = sub.add_parser("serve", help="serve a folder over HTTP on localhost (e.g. the sample site)")
+    serve.add_argument("folder")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8731)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.recipe import RecipeError
+    from tasks.records import RecordError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RecipeError, RecordError, FileNotFoundError) as e:
+        print(f"liandan: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

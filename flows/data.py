@@ -1,0 +1,51 @@
+"""The data flow: crawl → extract (later stages append here), one Prefect task per shard."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.recipe import RunConfig
+from flows.runs import TRACKING_HOOKS, RunContext, open_run, publish_stage, run_shard_stage
+from tasks.crawl.config import CrawlConfig
+from tasks.crawl.task import STAGE as CRAWL, crawl_site
+from tasks.extract.config import ExtractConfig
+from tasks.extract.task import extract_shard
+from tasks.steps import ShardStats
+from tasks.store import StageDir
+
+
+def _flow_run_name() -> str:
+    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
+    return f"data-{run.resolved_name('data')}"
+
+
+def crawl_stage(ctx: RunContext, cfg: CrawlConfig) -> StageDir:
+    """Run the crawl as its own stage (tracked child run, stats, artifact); return its folder."""
+    out = ctx.store.stage(CRAWL)
+    child = ctx.tracker.start_stage(CRAWL, cfg)
+    try:
+        started = time.perf_counter()
+        stats = ShardStats.from_dict(crawl_site(cfg, str(out.root), ctx.config.shard_docs))
+        stats.counters = {**stats.counters, "wall_ms": int((time.perf_counter() - started) * 1000)}
+        publish_stage(ctx, CRAWL, child, stats, cfg, out.shards())
+    except BaseException:
+        ctx.tracker.end(child, "FAILED")
+        raise
+    ctx.tracker.end(child, "FINISHED")
+    return out
+
+
+@flow(name="build_corpus", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+def build_corpus(
+    run: RunConfig = RunConfig(),
+    crawl: CrawlConfig = CrawlConfig(),
+    extract: ExtractConfig = ExtractConfig(),
+) -> str:
+    """Crawl the seeds and extract main text; return the run folder."""
+    ctx = open_run(run, "data")
+    pages = crawl_stage(ctx, crawl)
+    run_shard_stage(ctx, "extract", extract_shard, extract, pages)
+    return str(ctx.store.root)

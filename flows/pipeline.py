@@ -1,0 +1,34 @@
+"""The whole chain as one flow: data today; tokenize, train and align append as they are built."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.data import build_corpus
+from flows.recipe import Recipe, RunConfig
+from flows.runs import TRACKING_HOOKS, open_run
+from tasks.crawl.config import CrawlConfig
+from tasks.extract.config import ExtractConfig
+
+
+def _flow_run_name() -> str:
+    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
+    return f"pipeline-{run.resolved_name('pipeline')}"
+
+
+@flow(name="liandan_pipeline", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+def run_pipeline(
+    run: RunConfig = RunConfig(),
+    crawl: CrawlConfig = CrawlConfig(),
+    extract: ExtractConfig = ExtractConfig(),
+) -> str:
+    """Run every built stage of the chain in order; return the data run's folder."""
+    run = run.model_copy(update={"name": run.resolved_name("pipeline")})  # every flow of the chain shares one run folder
+    open_run(run, "pipeline")
+    return build_corpus(run=run, crawl=crawl, extract=extract)
+
+
+def run_recipe(recipe: Recipe) -> str:
+    """Run the whole chain of a validated recipe; return the data run's folder."""
+    return run_pipeline(run=recipe.run, crawl=recipe.crawl, extract=recipe.extract)

@@ -1,0 +1,157 @@
+"""What every flow does around its stages: open the run folder and the MLflow parent run, run a stage
+over shards with one Prefect task per shard, publish its stats, and close the parent from state hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import get_run_logger, unmapped
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.runtime import deployment, flow_run
+from pydantic import BaseModel
+
+from flows.recipe import RunConfig
+from tasks.steps import ShardStats
+from tasks.store import RunStore, StageDir, config_digest, read_shard
+from tasks.tracking import FLOW_RUN_ID_TAG, StageInput, Tracker, close_flow_run, connect, find_flow_run, resolve_tracking_uri
+
+
+@dataclass
+class RunContext:
+    """The open run of one flow: its folder, its MLflow parent run and its settings."""
+
+    store: RunStore
+    tracker: Tracker
+    config: RunConfig
+    name: str
+
+
+def open_run(run: RunConfig, flow: str) -> RunContext:
+    """Create (or reopen, to resume) the run folder and start this flow run's MLflow parent run."""
+    name = run.resolved_name(flow)
+    store = RunStore.open(run.runs_dir, name)
+    uri = resolve_tracking_uri(run.tracking_uri, run.runs_dir)
+    flow_run_id = str(flow_run.id or "")
+    tags = {
+        FLOW_RUN_ID_TAG: flow_run_id,
+        "prefect.flow_run_name": str(flow_run.name or ""),
+        "prefect.flow_name": str(flow_run.flow_name or flow),
+        "prefect.deployment": str(deployment.name or ""),
+        "prefect.deployment_id": str(deployment.id or ""),
+        "prefect.ui_url": str(flow_run.ui_url or ""),
+        "liandan.run_dir": str(store.root),
+        "liandan.flow": flow,
+    }
+    parent_flow_run = flow_run.parent_flow_run_id
+    nest_under = find_flow_run(connect(uri), run.experiment, str(parent_flow_run)) if parent_flow_run else None
+    tracker = Tracker.start_flow(
+        uri,
+        run.experiment,
+        run_name=f"{flow}-{name}" if not name.startswith(flow) else name,
+        artifact_root=Path(run.runs_dir).resolve() / "mlartifacts" if uri.startswith("sqlite") else None,
+        tags=tags,
+        ui_url=run.mlflow_ui_url,
+        nest_under=nest_under,
+    )
+    get_run_logger().info("MLflow run %s: %s", tracker.parent_run_id, tracker.run_url())
+    create_link_artifact(
+        link=tracker.run_url(),
+        link_text=f"MLflow run of {name}",
+        key=f"mlflow-{flow}".replace("_", "-"),
+        description=f"Parent MLflow run of this {flow} flow run: one child run per stage.",
+    )
+    return RunContext(store=store, tracker=tracker, config=run, name=name)
+
+
+def _close_tracking(status: str) -> Callable:
+    def hook(flow, flow_run, state) -> None:  # noqa: ARG001 — Prefect's hook signature
+        params = flow_run.parameters or {}
+        run = RunConfig.model_validate(params.get("run") or {})
+        close_flow_run(resolve_tracking_uri(run.tracking_uri, run.runs_dir), run.experiment, str(flow_run.id), status)
+
+    hook.__name__ = f"close_mlflow_run_{status.lower()}"
+    return hook
+
+
+finish_tracking = _close_tracking("FINISHED")
+fail_tracking = _close_tracking("FAILED")
+TRACKING_HOOKS = {
+    "on_completion": [finish_tracking],
+    "on_failure": [fail_tracking],
+    "on_crashed": [fail_tracking],
+    "on_cancellation": [fail_tracking],
+}
+
+
+def stage_inputs(ctx: RunContext, upstream: StageDir) -> list[StageInput]:
+    """Return the upstream stage's output as an MLflow dataset input (digest over its shard markers)."""
+    stats = upstream.read_stats() or {}
+    return [
+        StageInput(
+            name=f"{ctx.name}/{upstream.root.name}",
+            path=str(upstream.root),
+            digest=stats.get("output_digest", ""),
+            n_docs=int(stats.get("docs_kept", 0)),
+        )
+    ]
+
+
+def publish_stage(ctx: RunContext, stage: str, child_run_id: str, stats: ShardStats, cfg: BaseModel | None, shards: list[Path]) -> dict:
+    """Write the stage's stats.json, log it to the stage's MLflow run and summarize it as a Prefect artifact."""
+    import hashlib
+
+    stage_dir = ctx.store.stage(stage)
+    digest = hashlib.sha256("".join(sorted(p.name + str(p.stat().st_size) for p in shards)).encode()).hexdigest()
+    record = {
+        "stage": stage,
+        **stats.to_dict(),
+        "balanced": stats.balanced(),
+        "config_digest": config_digest(cfg),
+        "shards": [p.name for p in shards],
+        "output_digest": digest,
+        "mlflow_run_id": child_run_id,
+    }
+    stage_dir.write_stats(record)
+    ctx.tracker.log_stage_stats(child_run_id, record)
+    rows = [{"metric": "docs in", "value": stats.docs_in}, {"metric": "docs kept", "value": stats.docs_kept}]
+    rows += [{"metric": f"rejected: {r}", "value": n} for r, n in sorted(stats.rejected_by_reason.items())]
+    rows += [{"metric": f"{k}", "value": v} for k, v in sorted(stats.counters.items())]
+    rows.append({"metric": "seconds", "value": round(stats.seconds, 3)})
+    create_table_artifact(
+        table=rows,
+        key=f"{stage}-stats".replace("_", "-"),
+        description=f"**{stage}** of run `{ctx.name}`: kept {stats.docs_kept} of {stats.docs_in}. "
+        f"[MLflow stage run]({ctx.tracker.run_url(child_run_id)})",
+    )
+    if not stats.balanced():
+        raise RuntimeError(f"stage {stage}: kept + rejected != input ({stats.to_dict()})")
+    return record
+
+
+def run_shard_stage(ctx: RunContext, stage: str, shard_task, cfg: BaseModel, upstream: StageDir) -> StageDir:
+    """Run ``shard_task`` once per upstream shard (Prefect ``.map``), then publish the stage; return its folder."""
+    out = ctx.store.stage(stage)
+    child = ctx.tracker.start_stage(stage, cfg)
+    try:
+        ctx.tracker.log_inputs(child, stage_inputs(ctx, upstream))
+        shards = upstream.shards()
+        out.prune({p.name for p in shards})
+        futures = shard_task.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
+        total = ShardStats()
+        for future in futures:
+            total = total.add(ShardStats.from_dict(future.result()))
+        publish_stage(ctx, stage, child, total, cfg, out.shards())
+    except BaseException:
+        ctx.tracker.end(child, "FAILED")
+        raise
+    ctx.tracker.end(child, "FINISHED")
+    return out
+
+
+def sample_rows(stage_dir: StageDir, n: int = 5) -> list[dict]:
+    """Return up to ``n`` kept records of a stage, for a quick look in logs and tests."""
+    shards = stage_dir.shards()
+    return read_shard(shards[0])[:n] if shards else []

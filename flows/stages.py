@@ -1,0 +1,29 @@
+"""The stages a user can run alone with ``liandan step``: a name, its config model and its steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from tasks.extract.config import ExtractConfig
+from tasks.extract.stage import build_steps as extract_steps
+from tasks.steps import Step
+
+
+@dataclass(frozen=True)
+class ShardStage:
+    """A stage that maps records to records through a list of steps."""
+
+    name: str
+    config: type[BaseModel]
+    build_steps: Callable[[BaseModel], list[Step]]
+
+
+SHARD_STAGES: dict[str, ShardStage] = {
+    stage.name: stage
+    for stage in (
+        ShardStage("extract", ExtractConfig, extract_steps),
+    )
+}

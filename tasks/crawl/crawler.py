@@ -1,0 +1,430 @@
+"""A polite breadth-first crawler: seeds to kept pages and files (in a WARC) and rejected URLs with reasons.
+
+The crawl walks level by level (all of depth d is fetched before any of depth d+1), so which URL a
+limit cuts off does not depend on which response came back first. Every unique normalised URL it
+discovers — seeds and links — ends as exactly one row: kept, or rejected with a ``CrawlReason``.
+Redirect hops are part of the row of the URL that led to them, not rows of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+from tasks.crawl.charset import decode_html
+from tasks.crawl.config import CrawlConfig
+from tasks.crawl.links import extract_links
+from tasks.crawl.robots import MAX_ROBOTS_BYTES, robots_rules
+from tasks.crawl.urls import normalize_url, on_site, origin_of, source_for
+from tasks.crawl.warc import WarcSink
+from tasks.records import Doc, Reject, make_doc, reject_row
+from tasks.steps import ShardStats
+
+STAGE = "crawl"
+
+CrawlReason = Literal[
+    "http_status",  # a 4xx/5xx (after retries for 5xx and 429), or a redirect without a usable Location
+    "timeout",  # no complete response within timeout_s, after retries
+    "connection_error",  # DNS, refused, reset, protocol error, after retries
+    "too_large",  # body (declared or read so far) over max_bytes
+    "robots_disallowed",  # robots.txt forbids the URL (or the target of its redirect)
+    "bad_content_type",  # neither an HTML type nor a file type
+    "undecodable",  # an HTML body that is binary or no charset decodes
+    "too_many_redirects",  # more than max_redirects hops
+    "redirect_loop",  # a hop leads back to a URL of the same chain
+    "redirect_duplicate",  # a hop leads to a URL the crawl already has: that URL is counted once, there
+    "off_site",  # a link (or redirect) to a host outside the seeds' hosts and allowed_domains
+    "depth_limit",  # a link beyond max_depth
+    "page_limit",  # a URL beyond max_pages
+]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass
+class CrawlResult:
+    """What a crawl made of its seeds: kept + rejected = stats.docs_in, every discovered URL once."""
+
+    kept: list[Doc]
+    rejected: list[Doc]
+    stats: ShardStats
+
+
+@dataclass(frozen=True)
+class Job:
+    """A discovered URL waiting to be fetched."""
+
+    url: str
+    depth: int
+
+
+@dataclass
+class Response:
+    """One HTTP response: headers always, the body only for a 2xx of a wanted type."""
+
+    url: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    fetched_at: str
+    kind: str = ""  # html, pdf, image or file; empty when the body was not read
+    content_type: str = ""
+    charset: str | None = None
+    body: bytes = b""
+
+
+@dataclass
+class Outcome:
+    """The row a job ended as, and the links it found (HTML pages only)."""
+
+    doc: Doc
+    kept: bool
+    links: list[str] = field(default_factory=list)
+
+
+async def crawl(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
+    """Crawl from ``cfg.seeds``; write kept responses to the gzip WARC ``warc_path`` and return all rows."""
+    started = time.perf_counter()
+    warc_path = Path(warc_path)
+    warc_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = warc_path.with_name(warc_path.name + ".part")  # renamed when the crawl completes
+    limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
+    sink = WarcSink(partial, software=cfg.user_agent)
+    try:
+        # trust_env=False: no proxy or certificate settings from the environment (configs say everything).
+        async with httpx.AsyncClient(
+            headers={"User-Agent": cfg.user_agent},
+            timeout=cfg.timeout_s,
+            follow_redirects=False,
+            limits=limits,
+            trust_env=False,
+        ) as client:
+            crawler = Crawler(cfg, client, sink, warc_name=warc_path.name)
+            await crawler.run()
+    finally:
+        sink.close()
+    partial.replace(warc_path)
+    return crawler.result(time.perf_counter() - started)
+
+
+def crawl_sync(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
+    """Return ``crawl(cfg, warc_path)`` run to completion on a fresh event loop."""
+    return asyncio.run(crawl(cfg, warc_path))
+
+
+class Crawler:
+    """The state of one crawl: URLs seen, robots rules, per-host slots and clocks, rows and counters."""
+
+    def __init__(self, cfg: CrawlConfig, client: httpx.AsyncClient, sink: WarcSink, warc_name: str):
+        self.cfg = cfg
+        self.client = client
+        self.sink = sink
+        self.warc_name = warc_name
+        self.seed_hosts = {urlsplit(u).hostname for u in (normalize_url(s) for s in cfg.seeds) if u}
+        self.seen: set[str] = set()  # every URL discovered or reached by a redirect: never fetched twice
+        self.hop_targets: set[str] = set()  # redirect targets: part of the row of the URL that led there
+        self.kept: list[Doc] = []
+        self.rejected: list[Doc] = []
+        self.counters: Counter[str] = Counter()
+        self.robots: dict[str, RobotFileParser] = {}
+        self.robots_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.slots = asyncio.Semaphore(cfg.concurrency)
+        self.host_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(cfg.per_host_concurrency)
+        )
+        self.host_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.host_next_start: dict[str, float] = {}
+        self.warc_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Crawl level by level until no URL is left to fetch."""
+        level = []
+        for seed in self.cfg.seeds:
+            url = normalize_url(seed)
+            if url is None:  # passed the config's pattern yet is no URL (a bad port, a broken IPv6 literal)
+                self.counters["invalid_seeds"] += 1
+            elif url not in self.seen:
+                self.seen.add(url)
+                level.append(Job(url, 0))
+        admitted = 0
+        while level:
+            await asyncio.gather(*(self.robots_for(origin) for origin in {origin_of(job.url) for job in level}))
+            batch = []
+            for job in level:
+                if not await self.allowed(job.url):
+                    self.reject(job.url, job.depth, "robots_disallowed", "robots.txt")
+                elif admitted >= self.cfg.max_pages:
+                    self.reject(job.url, job.depth, "page_limit", f"max_pages={self.cfg.max_pages}")
+                else:
+                    admitted += 1
+                    batch.append(job)
+            outcomes = await asyncio.gather(*(self.crawl_one(job) for job in batch))
+            level = []
+            for job, outcome in zip(batch, outcomes):
+                (self.kept if outcome.kept else self.rejected).append(outcome.doc)
+                level.extend(self.admit_links(outcome.links, job.depth + 1))
+
+    def admit_links(self, links: list[str], depth: int) -> list[Job]:
+        """Return the jobs for links not seen before; reject off-site and too-deep ones on the spot."""
+        jobs = []
+        for url in links:
+            if url in self.seen:
+                continue
+            self.seen.add(url)
+            if not on_site(url, self.seed_hosts, self.cfg.allowed_domains):
+                self.reject(url, depth, "off_site", urlsplit(url).hostname or "")
+            elif depth > self.cfg.max_depth:
+                self.reject(url, depth, "depth_limit", f"max_depth={self.cfg.max_depth}")
+            else:
+                jobs.append(Job(url, depth))
+        return jobs
+
+    async def crawl_one(self, job: Job) -> Outcome:
+        """Return the row ``job`` ends as: fetched through its redirects, decoded, archived."""
+        chain = [job.url]
+        while True:
+            response = await self.fetch(chain[-1])
+            if isinstance(response, Reject):
+                return self.rejected_outcome(job, chain, response)
+            if response.status not in REDIRECT_STATUSES:
+                break
+            target, verdict = await self.follow(response, chain)
+            if verdict is not None:
+                return self.rejected_outcome(job, chain, verdict, status=response.status)
+            chain.append(target)
+        if not 200 <= response.status < 300:
+            return self.rejected_outcome(job, chain, Reject("http_status", str(response.status)), response.status)
+        if response.kind == "html":
+            try:
+                text, charset, links = await asyncio.to_thread(read_html, response)
+            except ValueError as e:
+                return self.rejected_outcome(job, chain, Reject("undecodable", str(e)), response.status)
+        else:
+            text, charset, links = "", None, []
+        async with self.warc_lock:  # one writer: records never interleave
+            offset = await asyncio.to_thread(
+                self.sink.write_response,
+                response.url, response.status, response.reason, response.headers, response.body, response.fetched_at,
+            )
+        self.counters["html_pages" if response.kind == "html" else "files"] += 1
+        meta = {
+            "kind": response.kind,
+            "content_type": response.content_type,
+            **({"charset": charset} if response.kind == "html" else {}),
+            "status": response.status,
+            "fetched_at": response.fetched_at,
+            "depth": job.depth,
+            "bytes": len(response.body),
+            "warc_file": self.warc_name,
+            "warc_offset": offset,
+            "redirected_from": chain[:-1],
+        }
+        doc = make_doc(url=response.url, text=text, source=source_for(response.url, self.cfg), meta=meta)
+        return Outcome(doc, kept=True, links=links)
+
+    async def follow(self, response: Response, chain: list[str]) -> tuple[str, Reject | None]:
+        """Return the normalised target of a redirect, or why the chain stops there."""
+        location = dict((k.lower(), v) for k, v in response.headers).get("location", "")
+        target = normalize_url(location, base=response.url) if location.strip() else None
+        if target is None:
+            return "", Reject("http_status", f"{response.status} without an http(s) Location: {location!r}")
+        if target in chain:
+            return target, Reject("redirect_loop", " -> ".join([*chain, target]))
+        if len(chain) - 1 >= self.cfg.max_redirects:
+            return target, Reject("too_many_redirects", f"max_redirects={self.cfg.max_redirects}")
+        if not on_site(target, self.seed_hosts, self.cfg.allowed_domains):
+            return target, Reject("off_site", f"redirect to {target}")
+        if target in self.seen:
+            return target, Reject("redirect_duplicate", target)
+        if not await self.allowed(target):
+            return target, Reject("robots_disallowed", f"redirect to {target}")
+        self.seen.add(target)
+        self.hop_targets.add(target)
+        self.counters["redirects"] += 1
+        return target, None
+
+    async def fetch(self, url: str) -> Response | Reject:
+        """Return the response to GET ``url``, retrying 5xx, 429, timeouts and connection errors with backoff."""
+        verdict = Reject("connection_error", "no attempt made")
+        for attempt in range(self.cfg.retries + 1):
+            wait = self.cfg.backoff_s * 2**attempt
+            try:
+                response = await self.fetch_once(url)
+            except (TimeoutError, httpx.TimeoutException) as e:
+                verdict = Reject("timeout", f"{type(e).__name__}: no response within {self.cfg.timeout_s}s")
+            except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
+                verdict = Reject("connection_error", f"{type(e).__name__}: {e}")
+            else:
+                if isinstance(response, Reject) or not (response.status == 429 or response.status >= 500):
+                    return response
+                verdict = Reject("http_status", str(response.status))
+                after = retry_after_s(dict((k.lower(), v) for k, v in response.headers).get("retry-after"))
+                if after is not None:
+                    wait = min(after, self.cfg.retry_after_cap_s)
+            if attempt < self.cfg.retries:
+                self.counters["retries"] += 1
+                await asyncio.sleep(wait)
+        return verdict
+
+    async def fetch_once(self, url: str) -> Response | Reject:
+        """Return one GET of ``url``: the body is streamed, and only for a 2xx of a wanted type."""
+        host = urlsplit(url).netloc
+        async with self.host_slots[host]:
+            await self.wait_turn(host)
+            async with self.slots, asyncio.timeout(self.cfg.timeout_s):
+                self.counters["requests"] += 1
+                async with self.client.stream("GET", url) as r:
+                    response = Response(
+                        url=url,
+                        status=r.status_code,
+                        reason=r.reason_phrase,
+                        headers=list(r.headers.multi_items()),
+                        fetched_at=utc_now(),
+                    )
+                    if not 200 <= r.status_code < 300:
+                        return response
+                    response.content_type, response.charset = parse_content_type(r.headers.get("content-type", ""))
+                    response.kind = kind_of(response.content_type, self.cfg)
+                    if not response.kind:
+                        return Reject("bad_content_type", response.content_type or "no Content-Type")
+                    declared = r.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > self.cfg.max_bytes:
+                        return Reject("too_large", f"Content-Length {declared} > max_bytes={self.cfg.max_bytes}")
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        self.counters["bytes_fetched"] += len(chunk)
+                        if len(body) > self.cfg.max_bytes:  # stop reading: the rest is never downloaded
+                            return Reject("too_large", f"over max_bytes={self.cfg.max_bytes} while reading")
+                    response.body = bytes(body)
+                    return response
+
+    async def wait_turn(self, host: str) -> None:
+        """Sleep until ``politeness_delay_s`` has passed since the last request to ``host`` started."""
+        if self.cfg.politeness_delay_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        async with self.host_locks[host]:
+            delay = self.host_next_start.get(host, 0.0) - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.host_next_start[host] = loop.time() + self.cfg.politeness_delay_s
+
+    async def robots_for(self, origin: str) -> RobotFileParser | None:
+        """Return the robots rules of ``origin``, fetched on first use; None when robots are not respected."""
+        if not self.cfg.respect_robots:
+            return None
+        async with self.robots_locks[origin]:
+            if origin not in self.robots:
+                self.robots[origin] = await self.fetch_robots(origin)
+        return self.robots[origin]
+
+    async def fetch_robots(self, origin: str) -> RobotFileParser:
+        """Return the rules of ``origin``'s robots.txt (redirects followed, as RFC 9309 asks)."""
+        host = urlsplit(origin).netloc
+        self.counters["robots_fetched"] += 1
+        try:
+            async with self.host_slots[host]:
+                await self.wait_turn(host)
+                async with self.slots, asyncio.timeout(self.cfg.timeout_s):
+                    async with self.client.stream("GET", origin + "/robots.txt", follow_redirects=True) as r:
+                        body = bytearray()
+                        async for chunk in r.aiter_bytes():
+                            body += chunk
+                            if len(body) >= MAX_ROBOTS_BYTES:
+                                break
+                        return robots_rules(r.status_code, bytes(body[:MAX_ROBOTS_BYTES]).decode("utf-8", "replace"))
+        except (TimeoutError, httpx.HTTPError, OSError):
+            return robots_rules(None)
+
+    async def allowed(self, url: str) -> bool:
+        """Return whether robots.txt lets this crawler fetch ``url``."""
+        rules = await self.robots_for(origin_of(url))
+        return rules is None or rules.can_fetch(self.cfg.user_agent, url)
+
+    def reject(self, url: str, depth: int, reason: CrawlReason, detail: str) -> None:
+        """Record ``url`` as rejected without fetching it."""
+        meta = {"depth": depth, "status": None, "redirected_to": []}
+        doc = make_doc(url=url, source=source_for(url, self.cfg), meta=meta)
+        self.rejected.append(reject_row(doc, STAGE, Reject(reason, detail)))
+
+    def rejected_outcome(self, job: Job, chain: list[str], verdict: Reject, status: int | None = None) -> Outcome:
+        """Return the rejected row of ``job``, with the redirect hops it took and the final status, if one came."""
+        meta = {"depth": job.depth, "status": status, "redirected_to": chain[1:]}
+        doc = make_doc(url=job.url, source=source_for(job.url, self.cfg), meta=meta)
+        return Outcome(reject_row(doc, STAGE, verdict), kept=False)
+
+    def result(self, seconds: float) -> CrawlResult:
+        """Return the rows and stats of the finished crawl."""
+        stats = ShardStats(
+            docs_in=len(self.kept) + len(self.rejected),
+            docs_kept=len(self.kept),
+            docs_rejected=len(self.rejected),
+            rejected_by_reason=dict(Counter(row["reason"] for row in self.rejected)),
+            chars_out=sum(len(doc["text"]) for doc in self.kept),
+            seconds=seconds,
+            counters=dict(self.counters),
+        )
+        assert stats.docs_in == len(self.seen) - len(self.hop_targets), "every discovered URL ends as exactly one row"
+        return CrawlResult(kept=self.kept, rejected=self.rejected, stats=stats)
+
+
+def read_html(response: Response) -> tuple[str, str, list[str]]:
+    """Return (text, charset, links) of an HTML response; raise ValueError when it cannot be decoded."""
+    text, charset = decode_html(response.body, response.charset)
+    return text, charset, extract_links(text, response.url)
+
+
+def parse_content_type(value: str) -> tuple[str, str | None]:
+    """Return (mime type, charset parameter) of a Content-Type header value.
+
+    >>> parse_content_type('text/html; Charset="GBK"')
+    ('text/html', 'GBK')
+    """
+    mime, *params = value.split(";")
+    charset = None
+    for param in params:
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip("\"'") or None
+    return mime.strip().lower(), charset
+
+
+def kind_of(content_type: str, cfg: CrawlConfig) -> str:
+    """Return how a content type is kept: html, pdf, image or file; empty when it is not wanted."""
+    if content_type in cfg.html_types:
+        return "html"
+    if content_type in cfg.file_types:
+        return "pdf" if content_type == "application/pdf" else "image" if content_type.startswith("image/") else "file"
+    return ""
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Return the seconds a Retry-After header asks to wait (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def utc_now() -> str:
+    """Return the current UTC time as ISO-8601 with a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,202 @@
+"""The extract stage's one config model; its fields are the flow parameters and the recipe section."""
+
+from __future__ import annotations
+
+import re
+
+import soupsieve
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Removed before scoring (unless they hold most of the page's text, see `drop_guard_share`).
+# Forms are here because comment boxes and search bars are forms; an ASP.NET `<form>` wrapping
+# the whole page is saved by the guard.
+DEFAULT_DROP_SELECTORS = [
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "button",
+    "select",
+    "textarea",
+    "[hidden]",
+    "[aria-hidden=true]",
+    "[style*='display:none']",
+    "[style*='display: none']",
+    "[style*='visibility:hidden']",
+    "[role=navigation]",
+    "[role=banner]",
+    "[role=contentinfo]",
+    "[role=complementary]",
+]
+
+# Matched against the words of an element's class and id ("top-ad", "shareBar", "news_comment"
+# split into top/ad, share/bar, news/comment); a trailing * matches words starting with it.
+# Pinyin names are common on Chinese sites: fenxiang 分享, pinglun 评论, guanggao 广告,
+# tuijian 推荐, xgxw 相关新闻, xgyd 相关阅读, bqsm 版权声明.
+DEFAULT_DROP_CLASS_WORDS = [
+    "ad",
+    "ads",
+    "adv",
+    "advert*",
+    "advertisement",
+    "guanggao*",
+    "gg",
+    "banner*",
+    "share*",
+    "fenxiang*",
+    "social",
+    "comment*",
+    "pinglun*",
+    "cmt",
+    "recommend*",
+    "tuijian*",
+    "related*",
+    "xgxw",
+    "xgyd",
+    "breadcrumb*",
+    "crumb*",
+    "sidebar*",
+    "copyright*",
+    "bqsm",
+    "footer*",
+    "nav*",
+    "menu*",
+    "toolbar*",
+    "topbar*",
+    "hotnews",
+    "qrcode*",
+    "popup*",
+    "modal",
+    "cookie*",
+    "login",
+    "search*",
+    "pager",
+    "pagination",
+    "print",
+    "sign",
+    "signature",
+    "author",
+    "byline",
+]
+
+# Whole-line boilerplate, tried (re.search, case-insensitive) only on lines up to `boilerplate_max_chars`
+# long. Simplified and traditional spellings both, since Big5 and zh-TW pages share the crawl.
+DEFAULT_DROP_LINE_PATTERNS = [
+    r"^(分享到|分享至|分享[:：])",
+    r"^(上一篇|下一篇|上一页|下一页|上一頁|下一頁|上一条|下一条|上一條|下一條)",
+    r"^返回(顶部|頂部|首页|首頁|列表|上一?页|上一?頁)",
+    r"^[【\[（(]?\s*(责任编辑|責任編輯|编辑|編輯|责编|責編|审核|審核|校对|校對|来源|來源|作者|发布时间|發佈時間|發布時間"
+    r"|发布日期|發佈日期|更新时间|更新時間|浏览次数|瀏覽次數|阅读次数|閱讀次數|点击数?|點擊數?)\s*[:：]",
+    r"(版权所有|版權所有|Copyright|©|ICP备|ICP備|ICP证|ICP證|公网安备|公網安備|All Rights Reserved)",
+    r"^([【\[]?(打印|打印本页|关闭|关闭窗口|關閉|關閉視窗|收藏|加入收藏|举报|舉報|纠错|糾錯|字号[:：]?|字號[:：]?|大|中|小)[】\]]?\s*)+$",
+    r"^(相关(阅读|新闻|文章|链接|推荐|报道)|相關(閱讀|新聞|文章|連結|推薦|報導)|推荐阅读|推薦閱讀|延伸阅读|延伸閱讀"
+    r"|热门(文章|推荐|新闻)|熱門(文章|推薦|新聞)|猜你喜欢|猜你喜歡|精彩推荐|精彩推薦)",
+    r"^(扫一扫|掃一掃|扫描二维码|掃描二維碼|微信扫一扫|关注我们|關注我們|点击(进入|查看|这里)|點擊(進入|查看|這裡))",
+    r"^(当前位置|當前位置|您的位置|您现在的位置|您現在的位置|所在位置)",
+    r"^(商品|产品|產品|宝贝|寶貝)(详情|詳情|介绍|介紹|描述|参数|參數|信息|資訊)$",
+    r"^(网友评论|網友評論|发表评论|發表評論|我要评论|我要評論|评论区|評論區|全部评论|全部評論|最新评论|最新評論|热门评论|熱門評論)",
+    r"^(已有)?\d+\s*(人|条|條)(参与|參與|评论|評論)",
+    r"^(首页|首頁|主页|主頁)\s*[>»›/]",
+    r"(发表于|發表於|发布于|發佈於|發布於)\s*\d{4}",
+    r"^(签名|簽名|个性签名|個性簽名)[:：]",
+    r"^([^\s\d:：|｜]{1,4}[:：]?\s*\d+\s*[|｜]?\s*){2,}$",  # counters: 主题 3 帖子 12 积分 40
+    r"^(楼主|樓主|\d+\s*[楼樓#])\s+\S{1,20}$",
+    r"^\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?\s*(\d{1,2}:\d{2}|$|来源|來源|作者|编辑|編輯|发布|發佈|發布|浏览|瀏覽|阅读|閱讀"
+    r"|点击|點擊|字号|字號)",
+]
+
+_CLASS_WORD = re.compile(r"[a-z0-9]+\*?")
+
+
+class ExtractConfig(BaseModel):
+    """Main-text extraction: which HTML boilerplate to cut, how to pick the article, when a page is too short."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_chars: int = Field(
+        default=50,
+        ge=0,
+        le=100_000,
+        description="Pages whose extracted main text (title excluded, whitespace not counted) is shorter "
+        "are rejected as too_short.",
+    )
+    keep_title: bool = Field(
+        default=True,
+        description="Put the page title as the first line of the text (it is always stored in meta.title).",
+    )
+    drop_selectors: list[str] = Field(
+        default=DEFAULT_DROP_SELECTORS,
+        max_length=500,
+        description="CSS selectors of elements removed before scoring: navigation, headers, footers, forms, "
+        "hidden blocks.",
+    )
+    drop_class_words: list[str] = Field(
+        default=DEFAULT_DROP_CLASS_WORDS,
+        max_length=500,
+        description="Elements whose class or id has one of these words are removed before scoring "
+        "(lowercase; 'share*' also matches 'sharebar'). Ads, share bars, comments, related links, sidebars.",
+    )
+    drop_guard_share: float = Field(
+        default=0.8,  # a wrapper holds nearly all the prose; a comment box that outweighs the article still goes
+        ge=0.0,
+        le=1.0,
+        description="An element matched by drop_selectors or drop_class_words is kept anyway when it holds more "
+        "than this share of the page's sentence ends (。！？): it is the article, wrapped in a <form> or a badly "
+        "named div. 1.0 disables the guard.",
+    )
+    drop_line_patterns: list[str] = Field(
+        default=DEFAULT_DROP_LINE_PATTERNS,
+        max_length=500,
+        description="Regular expressions (case-insensitive); a short line matching one is boilerplate "
+        "(分享到, 上一篇/下一篇, 返回顶部, 责任编辑, 版权所有, ICP备 …).",
+    )
+    boilerplate_max_chars: int = Field(
+        default=60,
+        ge=0,
+        le=1000,
+        description="Only lines up to this many characters are tested against drop_line_patterns, so a long "
+        "paragraph that mentions 版权所有 stays.",
+    )
+    min_paragraph_chars: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="A line shorter than this that contains a link is dropped (link lists, 'more' links); "
+        "it also is the shortest line that counts as article text when choosing the main block.",
+    )
+    max_link_density: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A line or block whose share of characters inside links is above this is boilerplate.",
+    )
+
+    @field_validator("drop_selectors")
+    @classmethod
+    def _selectors_compile(cls, selectors: list[str]) -> list[str]:
+        for selector in selectors:
+            try:
+                soupsieve.compile(selector)
+            except soupsieve.SelectorSyntaxError as e:
+                raise ValueError(f"bad CSS selector {selector!r}: {e}") from e
+        return selectors
+
+    @field_validator("drop_class_words")
+    @classmethod
+    def _class_words_lowercase(cls, words: list[str]) -> list[str]:
+        for word in words:
+            if not _CLASS_WORD.fullmatch(word):
+                raise ValueError(f"class word {word!r} must be lowercase letters/digits with an optional trailing *")
+        return words
+
+    @field_validator("drop_line_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
+        return patterns

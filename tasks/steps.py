@@ -1,0 +1,167 @@
+"""The one loop that runs a list of steps over a shard of records.
+
+A step is a named callable over a batch: ``step(docs) -> list[Doc | Reject]``, one result per input
+document, in order (the document, possibly with new columns, or the reason it leaves). Per-document
+rules are wrapped with ``per_doc``. The loop owns timing, counting by reason and building the
+rejected rows, so a step holds only its rule — the shape of datatrove's ``PipelineStep``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from tasks.records import Doc, Reject, reject_row
+from tasks.store import StageDir, file_digest, read_shard
+
+
+class Step(Protocol):
+    """A named batch step: one result per input document."""
+
+    name: str
+
+    def __call__(self, docs: list[Doc]) -> list[Doc | Reject]: ...
+
+
+@dataclass
+class DocStep:
+    """A per-document rule lifted to a batch step."""
+
+    name: str
+    rule: Callable[[Doc], Doc | Reject]
+
+    def __call__(self, docs: list[Doc]) -> list[Doc | Reject]:
+        return [self.rule(doc) for doc in docs]
+
+
+def per_doc(name: str, rule: Callable[[Doc], Doc | Reject]) -> Step:
+    """Return a batch step that applies ``rule`` to each document."""
+    return DocStep(name, rule)
+
+
+@dataclass
+class ShardStats:
+    """Counts of one shard (or, summed, of one stage): kept + rejected = docs_in."""
+
+    docs_in: int = 0
+    docs_kept: int = 0
+    docs_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    seconds_by_step: dict[str, float] = field(default_factory=dict)
+    chars_in: int = 0
+    chars_out: int = 0
+    seconds: float = 0.0
+    counters: dict[str, int] = field(default_factory=dict)  # stage-specific tallies (bytes fetched, pages routed, …)
+
+    def add(self, other: ShardStats) -> ShardStats:
+        """Return the sum of two stats."""
+        return ShardStats(
+            docs_in=self.docs_in + other.docs_in,
+            docs_kept=self.docs_kept + other.docs_kept,
+            docs_rejected=self.docs_rejected + other.docs_rejected,
+            rejected_by_reason=dict(Counter(self.rejected_by_reason) + Counter(other.rejected_by_reason)),
+            seconds_by_step=_sum_dicts(self.seconds_by_step, other.seconds_by_step),
+            chars_in=self.chars_in + other.chars_in,
+            chars_out=self.chars_out + other.chars_out,
+            seconds=self.seconds + other.seconds,
+            counters=dict(Counter(self.counters) + Counter(other.counters)),
+        )
+
+    def balanced(self) -> bool:
+        """Return whether kept + rejected = input, overall and by reason."""
+        return (
+            self.docs_kept + self.docs_rejected == self.docs_in
+            and sum(self.rejected_by_reason.values()) == self.docs_rejected
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "docs_in": self.docs_in,
+            "docs_kept": self.docs_kept,
+            "docs_rejected": self.docs_rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "seconds_by_step": {k: round(v, 6) for k, v in self.seconds_by_step.items()},
+            "chars_in": self.chars_in,
+            "chars_out": self.chars_out,
+            "seconds": round(self.seconds, 6),
+            "counters": dict(sorted(self.counters.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ShardStats:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def _sum_dicts(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+@dataclass
+class ShardResult:
+    """What a stage made of one shard."""
+
+    kept: list[Doc]
+    rejected: list[Doc]
+    stats: ShardStats
+
+
+def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult:
+    """Run ``steps`` in order over ``docs``; return kept rows, rejected rows and stats.
+
+    A rejected document leaves the shard at the step that rejected it; later steps never see it.
+    A step that returns the wrong number of results is a bug and raises.
+    """
+    started = time.perf_counter()
+    stats = ShardStats(docs_in=len(docs), chars_in=sum(len(d.get("text") or "") for d in docs))
+    reasons: Counter[str] = Counter()
+    rejected: list[Doc] = []
+    current = list(docs)
+    for step in steps:
+        if not current:
+            break
+        t0 = time.perf_counter()
+        results = step(current)
+        stats.seconds_by_step[step.name] = stats.seconds_by_step.get(step.name, 0.0) + time.perf_counter() - t0
+        if len(results) != len(current):
+            raise RuntimeError(f"step {step.name!r} returned {len(results)} results for {len(current)} documents")
+        survivors: list[Doc] = []
+        for doc, result in zip(current, results):
+            if isinstance(result, Reject):
+                reasons[result.reason] += 1
+                rejected.append(reject_row(doc, stage, result))
+            else:
+                survivors.append(result)
+        current = survivors
+    stats.docs_kept = len(current)
+    stats.docs_rejected = len(rejected)
+    stats.rejected_by_reason = dict(reasons)
+    stats.chars_out = sum(len(d.get("text") or "") for d in current)
+    stats.seconds = time.perf_counter() - started
+    return ShardResult(kept=current, rejected=rejected, stats=stats)
+
+
+def process_shard(stage: str, steps: Sequence[Step], in_path: Path, out: StageDir, cfg_digest: str) -> ShardStats:
+    """Run a stage's steps over one input shard and commit its output; return the shard's stats.
+
+    A shard already committed from the same input and config is not redone: its stats are read
+    back from its marker (resume after a crash re-runs only the unfinished shards).
+    """
+    in_path = Path(in_path)
+    name = in_path.name
+    input_digest = file_digest(in_path)
+    done = out.done_marker(name, input_digest, cfg_digest)
+    if done is not None:
+        stats = ShardStats.from_dict(done["stats"])
+        stats.counters = {**stats.counters, "shards_skipped": 1}
+        return stats
+    result = run_steps(stage, steps, read_shard(in_path))
+    marker = {"input": str(in_path), "input_digest": input_digest, "config_digest": cfg_digest, "stats": result.stats.to_dict()}
+    out.commit_shard(name, result.kept, result.rejected, marker)
+    return result.stats

@@ -1,0 +1,180 @@
+"""Run-scoped data on disk: Parquet shards, their rejects, per-shard markers and a stats.json per stage.
+
+Layout of one stage of one run::
+
+    runs/<run>/<stage>/part-00000.parquet           kept records
+    runs/<run>/<stage>/rejected/part-00000.parquet  rejected records (+ stage, reason, detail)
+    runs/<run>/<stage>/_shards/part-00000.json      marker: the shard is complete (stats, input digest)
+    runs/<run>/<stage>/stats.json                   the stage's summed stats, written last
+
+Every file is written to a hidden temporary name in its folder and renamed when complete, so a crash
+never leaves a half shard under a real name. A shard is complete when its marker exists and names the
+same input digest and config digest; that is how a re-run skips finished work and redoes the rest.
+``meta`` is stored as a JSON string: its keys differ from page to page and from stage to stage, and a
+Parquet struct would force one schema on all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from tasks.records import CORE_FIELDS, Doc
+
+SHARD_GLOB = "part-*.parquet"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as indented UTF-8 JSON, atomically."""
+    atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+
+
+def _to_table(rows: list[Doc]) -> pa.Table:
+    columns: list[str] = list(CORE_FIELDS)
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    data = {col: [row.get(col) for row in rows] for col in columns}
+    data["meta"] = [json.dumps(m or {}, ensure_ascii=False, default=str) for m in data["meta"]]
+    for col in ("id", "source", "url", "text"):
+        data[col] = pa.array(data[col], type=pa.string())
+    return pa.table(data)
+
+
+def write_shard(path: Path, rows: list[Doc]) -> None:
+    """Write records to a Parquet shard atomically (an empty list writes an empty shard with the core columns)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(_to_table(rows), tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_shard(path: Path) -> list[Doc]:
+    """Return the records of a Parquet shard with ``meta`` decoded back to a dict."""
+    rows = pq.read_table(path).to_pylist()
+    for row in rows:
+        row["meta"] = json.loads(row["meta"]) if row.get("meta") else {}
+    return rows
+
+
+def file_digest(path: Path) -> str:
+    """Return the sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def config_digest(cfg: BaseModel | None) -> str:
+    """Return a short digest of a stage config, so a changed config invalidates finished shards."""
+    payload = cfg.model_dump_json() if cfg is not None else ""
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StageDir:
+    """The folder of one stage of one run."""
+
+    root: Path
+
+    def shard(self, name: str) -> Path:
+        return self.root / name
+
+    def rejected(self, name: str) -> Path:
+        return self.root / "rejected" / name
+
+    def marker(self, name: str) -> Path:
+        return self.root / "_shards" / (Path(name).stem + ".json")
+
+    @property
+    def stats_path(self) -> Path:
+        return self.root / "stats.json"
+
+    def shards(self) -> list[Path]:
+        """Return the complete output shards, in name order."""
+        return sorted(p for p in self.root.glob(SHARD_GLOB) if self.marker(p.name).exists())
+
+    def rejected_shards(self) -> list[Path]:
+        return sorted(p for p in (self.root / "rejected").glob(SHARD_GLOB) if self.marker(p.name).exists())
+
+    def done_marker(self, name: str, input_digest: str, cfg_digest: str) -> dict | None:
+        """Return the marker of a complete shard made from this input with this config, else None."""
+        path = self.marker(name)
+        if not path.exists():
+            return None
+        marker = json.loads(path.read_text(encoding="utf-8"))
+        if marker.get("input_digest") != input_digest or marker.get("config_digest") != cfg_digest:
+            return None
+        if not self.shard(name).exists() or not self.rejected(name).exists():
+            return None
+        return marker
+
+    def commit_shard(self, name: str, kept: list[Doc], rejected: list[Doc], marker: dict) -> None:
+        """Write a shard's kept and rejected records, then its marker (the marker last: it means complete)."""
+        write_shard(self.shard(name), kept)
+        write_shard(self.rejected(name), rejected)
+        atomic_write_json(self.marker(name), marker)
+
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove committed shards (kept, rejected, marker) whose names are not in ``keep``; return the names removed."""
+        removed = []
+        for path in sorted(self.root.glob(SHARD_GLOB)):
+            if path.name not in keep:
+                for stale in (path, self.rejected(path.name), self.marker(path.name)):
+                    stale.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
+
+    def read_stats(self) -> dict | None:
+        return json.loads(self.stats_path.read_text(encoding="utf-8")) if self.stats_path.exists() else None
+
+    def write_stats(self, stats: dict) -> None:
+        atomic_write_json(self.stats_path, stats)
+
+
+@dataclass(frozen=True)
+class RunStore:
+    """The folder of one run: ``<runs_dir>/<run name>/``."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, runs_dir: str | Path, run_name: str) -> RunStore:
+        root = Path(runs_dir).expanduser().resolve() / run_name
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    def stage(self, name: str) -> StageDir:
+        return StageDir(self.root / name)
+
+
+def read_records(paths: Iterable[Path]) -> list[Doc]:
+    """Return all records of several shards, in order."""
+    return [row for path in paths for row in read_shard(path)]

@@ -1,0 +1,54 @@
+"""Shared fixtures: one Prefect test harness per session, a pre-migrated MLflow store per test, the sample site."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows.cli import PRIVACY_DEFAULTS
+
+for _key, _value in PRIVACY_DEFAULTS.items():
+    os.environ.setdefault(_key, _value)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_SITE = ROOT / "data" / "sample" / "site"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's own ephemeral API for the whole session (it takes ~11 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def _migrated_mlflow_db(tmp_path_factory) -> Path:
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()  # runs the schema migrations once
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(_migrated_mlflow_db, tmp_path) -> str:
+    """A fresh MLflow SQLite store for one test, copied from a pre-migrated file (migrating costs ~1 s)."""
+    path = tmp_path / "mlflow.db"
+    shutil.copy(_migrated_mlflow_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def sample_site_url() -> str:
+    """The bundled sample site, served by a real local HTTP server."""
+    from flows.serve import serve_directory
+
+    server = serve_directory(SAMPLE_SITE)
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}"
+    server.shutdown()

@@ -1,0 +1,109 @@
+"""The data flow for real: Prefect's test harness, the sample site on a local server, an MLflow SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from flows.recipe import RunConfig
+from tasks.crawl.config import CrawlConfig
+from tasks.extract.config import ExtractConfig
+from tasks.store import StageDir, read_records
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _stats(run_dir: Path, stage: str) -> dict:
+    return json.loads((run_dir / stage / "stats.json").read_text(encoding="utf-8"))
+
+
+def _children(client: MlflowClient, parent) -> dict:
+    runs = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    return {r.info.run_name: r for r in runs}
+
+
+@pytest.fixture
+def configs(tmp_path, mlflow_uri, sample_site_url):
+    run = RunConfig(name="t1", runs_dir=str(tmp_path / "runs"), experiment="test-data", tracking_uri=mlflow_uri, shard_docs=8)
+    crawl = CrawlConfig(seeds=[f"{sample_site_url}/index.html"], per_host_concurrency=4)
+    return run, crawl, ExtractConfig()
+
+
+def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri):
+    from flows.data import build_corpus
+
+    run, crawl, extract = configs
+    run_dir = Path(build_corpus(run=run, crawl=crawl, extract=extract))
+    assert run_dir == Path(run.runs_dir).resolve() / "t1"
+
+    crawl_stats, extract_stats = _stats(run_dir, "crawl"), _stats(run_dir, "extract")
+    for s in (crawl_stats, extract_stats):
+        assert s["balanced"] and s["docs_kept"] + s["docs_rejected"] == s["docs_in"]
+    assert crawl_stats["rejected_by_reason"].get("robots_disallowed", 0) >= 1
+    assert extract_stats["docs_in"] == crawl_stats["docs_kept"]
+    assert len(crawl_stats["shards"]) >= 2  # shard_docs=8 cuts the site into several shards → several extract tasks
+
+    pages = read_records(StageDir(run_dir / "extract").shards())
+    kinds = {p["meta"]["kind"] for p in pages}
+    assert {"html", "pdf", "image"} <= kinds
+    html = [p for p in pages if p["meta"]["kind"] == "html"]
+    assert all(p["text"] and "<" not in p["text"][:50] for p in html)
+    assert not any("/private/" in p["url"] for p in pages)
+    sources = {p["source"] for p in pages}
+    assert {"news", "forum", "product"} <= sources
+    gbk = [p for p in html if p["meta"].get("charset", "").lower() in {"gbk", "gb2312", "gb18030"}]
+    assert gbk and all("\ufffd" not in p["text"] for p in gbk)
+
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    exp = client.get_experiment_by_name("test-data")
+    (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'data'")
+    assert parent.info.status == "FINISHED"  # closed by the flow's on_completion hook
+    assert parent.data.tags["prefect.flow_run_id"]
+    assert parent.info.run_name == "data-t1"
+    children = _children(client, parent)
+    assert set(children) == {"crawl", "extract"}
+    for stage, stats in (("crawl", crawl_stats), ("extract", extract_stats)):
+        metrics = children[stage].data.metrics
+        assert metrics["docs_in"] == stats["docs_in"] and metrics["docs_kept"] == stats["docs_kept"]
+        for reason, n in stats["rejected_by_reason"].items():
+            assert metrics[f"rejected.{reason}"] == n
+        assert children[stage].info.status == "FINISHED"
+    assert children["extract"].data.params["min_chars"] == str(extract.min_chars)
+    (ds,) = children["extract"].inputs.dataset_inputs
+    assert ds.dataset.name == "t1/crawl" and ds.dataset.digest == crawl_stats["output_digest"][:36]
+
+    # Rerun the same flow: the crawl stage and every extract shard are skipped, outputs unchanged.
+    build_corpus(run=run, crawl=crawl, extract=extract)
+    again = _stats(run_dir, "extract")
+    assert again["counters"]["shards_skipped"] == len(again["shards"])
+    assert _stats(run_dir, "crawl")["counters"]["stage_skipped"] == 1
+    assert {k: again[k] for k in ("docs_in", "docs_kept", "rejected_by_reason", "output_digest")} == {
+        k: extract_stats[k] for k in ("docs_in", "docs_kept", "rejected_by_reason", "output_digest")
+    }
+
+
+def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
+    from flows.pipeline import run_pipeline
+
+    run, crawl, extract = configs
+    run = run.model_copy(update={"name": "t2"})
+    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 5}), extract=extract)
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    exp = client.get_experiment_by_name("test-data")
+    (pipeline,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'pipeline'")
+    (data,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'data'")
+    assert data.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
+    assert pipeline.info.status == data.info.status == "FINISHED"
+
+    # A stage that raises marks its child run, the data run and the pipeline run FAILED.
+    bad = crawl.model_copy(update={"seeds": [crawl.seeds[0]], "max_pages": 5})
+    broken_dir = Path(run.runs_dir).resolve() / "t3" / "extract"
+    broken_dir.parent.mkdir(parents=True)
+    broken_dir.write_text("a file where the stage folder should be", encoding="utf-8")
+    with pytest.raises(Exception):
+        run_pipeline(run=run.model_copy(update={"name": "t3"}), crawl=bad, extract=extract)
+    failed = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FAILED'")
+    assert {r.data.tags.get("liandan.flow") or r.info.run_name for r in failed} >= {"pipeline", "data", "extract"}
