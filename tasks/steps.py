@@ -20,7 +20,12 @@ from tasks.store import StageDir, file_digest, read_shard
 
 
 class Step(Protocol):
-    """A named batch step: one result per input document."""
+    """A named batch step: one result per input document.
+
+    A step may also define ``tally(results) -> dict[str, int]``: counts the loop adds to the stage's
+    ``counters`` (characters removed per rule, spam hits per category, …), computed from the results
+    themselves so a step keeps no state between shards.
+    """
 
     name: str
 
@@ -121,6 +126,7 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult
     started = time.perf_counter()
     stats = ShardStats(docs_in=len(docs), chars_in=sum(len(d.get("text") or "") for d in docs))
     reasons: Counter[str] = Counter()
+    counters: Counter[str] = Counter()
     rejected: list[Doc] = []
     current = list(docs)
     for step in steps:
@@ -131,6 +137,9 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult
         stats.seconds_by_step[step.name] = stats.seconds_by_step.get(step.name, 0.0) + time.perf_counter() - t0
         if len(results) != len(current):
             raise RuntimeError(f"step {step.name!r} returned {len(results)} results for {len(current)} documents")
+        tally = getattr(step, "tally", None)
+        if tally is not None:
+            counters.update(tally(results))
         survivors: list[Doc] = []
         for doc, result in zip(current, results):
             if isinstance(result, Reject):
@@ -142,6 +151,7 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult
     stats.docs_kept = len(current)
     stats.docs_rejected = len(rejected)
     stats.rejected_by_reason = dict(reasons)
+    stats.counters = dict(counters)
     stats.chars_out = sum(len(d.get("text") or "") for d in current)
     stats.seconds = time.perf_counter() - started
     return ShardResult(kept=current, rejected=rejected, stats=stats)

@@ -128,3 +128,20 @@ def test_prune_removes_stale_shards(tmp_path):
     assert stage.prune({"part-00000.parquet"}) == ["part-00001.parquet"]
     assert [p.name for p in stage.shards()] == ["part-00000.parquet"]
     assert not stage.rejected("part-00001.parquet").exists() and not stage.marker("part-00001.parquet").exists()
+
+
+class _Shout:
+    name = "shout"
+
+    def __call__(self, docs):
+        return [{**d, "text": d["text"].replace("！！", "！"), "removed": d["text"].count("！！")} for d in docs]
+
+    def tally(self, results):
+        return {"removed_chars.punct": sum(r["removed"] for r in results if isinstance(r, dict))}
+
+
+def test_run_steps_adds_step_tallies_to_counters():
+    docs = [make_doc("a", "好！！！！"), make_doc("b", "行！！")]
+    result = run_steps("clean", [_Shout()], docs)
+    assert result.stats.counters == {"removed_chars.punct": 3}
+    assert [d["text"] for d in result.kept] == ["好！！", "行！"]
