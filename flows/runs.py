@@ -4,6 +4,7 @@ over shards with one Prefect task per shard, publish its stats, and close the pa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from flows.recipe import RunConfig
 from tasks.steps import ShardStats
-from tasks.store import RunStore, StageDir, config_digest, read_shard
+from tasks.store import RunStore, StageDir, config_digest
 from tasks.tracking import FLOW_RUN_ID_TAG, StageInput, Tracker, close_flow_run, connect, find_flow_run, resolve_tracking_uri
 
 
@@ -101,8 +102,6 @@ def stage_inputs(ctx: RunContext, upstream: StageDir) -> list[StageInput]:
 
 def publish_stage(ctx: RunContext, stage: str, child_run_id: str, stats: ShardStats, cfg: BaseModel | None, shards: list[Path]) -> dict:
     """Write the stage's stats.json, log it to the stage's MLflow run and summarize it as a Prefect artifact."""
-    import hashlib
-
     stage_dir = ctx.store.stage(stage)
     digest = hashlib.sha256("".join(sorted(p.name + str(p.stat().st_size) for p in shards)).encode()).hexdigest()
     record = {
@@ -149,9 +148,3 @@ def run_shard_stage(ctx: RunContext, stage: str, shard_task, cfg: BaseModel, ups
         raise
     ctx.tracker.end(child, "FINISHED")
     return out
-
-
-def sample_rows(stage_dir: StageDir, n: int = 5) -> list[dict]:
-    """Return up to ``n`` kept records of a stage, for a quick look in logs and tests."""
-    shards = stage_dir.shards()
-    return read_shard(shards[0])[:n] if shards else []
