@@ -2,6 +2,7 @@
 
     liandan run recipes/demo.yaml [--set run.name=x] [--serve data/sample/site]
     liandan step extract --input pages.jsonl --output texts.jsonl [--config extract.yaml]
+    liandan audit demo
     liandan serve data/sample/site --port 8731
 """
 
@@ -97,6 +98,25 @@ def cmd_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tasks.store import audit_run
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        run_dir = Path(args.runs_dir) / args.run
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run folder {args.run!r} (nor {run_dir})")
+    rows = audit_run(run_dir)
+    if not rows:
+        raise FileNotFoundError(f"{run_dir} holds no stage with a stats.json")
+    print(f"{'stage':<10} {'upstream':<10} {'in':>8} {'kept':>8} {'rejected':>9}  on disk (kept/rejected)")
+    for r in rows:
+        print(f"{r.stage:<10} {r.upstream or '-':<10} {r.docs_in:>8} {r.docs_kept:>8} {r.docs_rejected:>9}  {r.kept_on_disk}/{r.rejected_on_disk}  {'ok' if not r.problems else 'UNBALANCED'}")
+        for problem in r.problems:
+            print(f"    {problem}")
+    return 1 if any(r.problems for r in rows) else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_directory
 
@@ -129,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--output", required=True, help="JSONL of kept records; rejected rows go beside it as OUT.rejected.jsonl")
     step.add_argument("--config", help="YAML of the stage's section (defaults when omitted)")
     step.set_defaults(func=cmd_step)
+
+    audit = sub.add_parser("audit", help="print a run's per-stage ledger; exit 1 if kept + rejected != input anywhere")
+    audit.add_argument("run", help="run folder, or a run name under --runs-dir")
+    audit.add_argument("--runs-dir", default="runs")
+    audit.set_defaults(func=cmd_audit)
 
     serve = sub.add_parser("serve", help="serve a folder over HTTP on localhost (e.g. the sample site)")
     serve.add_argument("folder")

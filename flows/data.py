@@ -30,7 +30,7 @@ def crawl_stage(ctx: RunContext, cfg: CrawlConfig) -> StageDir:
         started = time.perf_counter()
         stats = ShardStats.from_dict(crawl_site(cfg, str(out.root), ctx.config.shard_docs))
         stats.counters = {**stats.counters, "wall_ms": int((time.perf_counter() - started) * 1000)}
-        publish_stage(ctx, CRAWL, child, stats, cfg, out.shards())
+        publish_stage(ctx, CRAWL, child, stats, cfg, out.shards(), upstream=None)
     except BaseException:
         ctx.tracker.end(child, "FAILED")
         raise

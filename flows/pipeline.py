@@ -7,6 +7,7 @@ from prefect.runtime import flow_run
 
 from flows.data import build_corpus
 from flows.recipe import Recipe, RunConfig
+from flows.runners import task_runner_for
 from flows.runs import TRACKING_HOOKS, open_run
 from tasks.crawl.config import CrawlConfig
 from tasks.extract.config import ExtractConfig
@@ -26,7 +27,7 @@ def run_pipeline(
     """Run every built stage of the chain in order; return the data run's folder."""
     run = run.model_copy(update={"name": run.resolved_name("pipeline")})  # every flow of the chain shares one run folder
     open_run(run, "pipeline")
-    return build_corpus(run=run, crawl=crawl, extract=extract)
+    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract)
 
 
 def run_recipe(recipe: Recipe) -> str:

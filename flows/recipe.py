@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,7 +30,9 @@ class RunConfig(BaseModel):
     tracking_uri: str = Field("", description="MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else sqlite:///<runs_dir>/mlflow.db.")
     mlflow_ui_url: str = Field("http://127.0.0.1:5000", description="MLflow UI address used in links (make ui serves it here).")
     shard_docs: int = Field(500, description="Documents per Parquet shard written by source stages (one Prefect task per shard downstream).", ge=1, le=1_000_000)
-    max_workers: int = Field(2, description="Threads running shard tasks at once.", ge=1, le=256)
+    runner: Literal["threads", "processes", "dask"] = Field("threads", description="Where shard tasks run: a thread pool, a process pool, or a Dask cluster (a LocalCluster, or dask_address).")
+    max_workers: int = Field(2, description="Threads, processes or Dask LocalCluster workers running shard tasks at once.", ge=1, le=1024)
+    dask_address: str = Field("", description="Scheduler address of an existing Dask cluster (tcp://host:8786); empty starts a LocalCluster of max_workers processes.")
 
     def resolved_name(self, flow: str, today: dt.date | None = None) -> str:
         """Return the run name, defaulting to '<flow>-<YYYY-MM-DD>'."""

@@ -100,12 +100,15 @@ def stage_inputs(ctx: RunContext, upstream: StageDir) -> list[StageInput]:
     ]
 
 
-def publish_stage(ctx: RunContext, stage: str, child_run_id: str, stats: ShardStats, cfg: BaseModel | None, shards: list[Path]) -> dict:
+def publish_stage(
+    ctx: RunContext, stage: str, child_run_id: str, stats: ShardStats, cfg: BaseModel | None, shards: list[Path], upstream: str | None
+) -> dict:
     """Write the stage's stats.json, log it to the stage's MLflow run and summarize it as a Prefect artifact."""
     stage_dir = ctx.store.stage(stage)
     digest = hashlib.sha256("".join(sorted(p.name + str(p.stat().st_size) for p in shards)).encode()).hexdigest()
     record = {
         "stage": stage,
+        "upstream": upstream,
         **stats.to_dict(),
         "balanced": stats.balanced(),
         "config_digest": config_digest(cfg),
@@ -142,7 +145,7 @@ def run_shard_stage(ctx: RunContext, stage: str, shard_task, cfg: BaseModel, ups
         total = ShardStats()
         for future in futures:
             total = total.add(ShardStats.from_dict(future.result()))
-        publish_stage(ctx, stage, child, total, cfg, out.shards())
+        publish_stage(ctx, stage, child, total, cfg, out.shards(), upstream.root.name)
     except BaseException:
         ctx.tracker.end(child, "FAILED")
         raise

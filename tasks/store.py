@@ -178,3 +178,59 @@ class RunStore:
 def read_records(paths: Iterable[Path]) -> list[Doc]:
     """Return all records of several shards, in order."""
     return [row for path in paths for row in read_shard(path)]
+
+
+@dataclass
+class LedgerRow:
+    """One stage's accounts: what its stats claim, what its shards hold, and every mismatch."""
+
+    stage: str
+    upstream: str | None
+    docs_in: int
+    docs_kept: int
+    docs_rejected: int
+    kept_on_disk: int
+    rejected_on_disk: int
+    problems: list[str]
+
+
+def _rows_on_disk(paths: Iterable[Path]) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def audit_run(run_root: Path) -> list[LedgerRow]:
+    """Return the ledger of every stage of a run folder, in chain order, with what does not balance.
+
+    A stage balances when kept + rejected = input (also by reason), its shards on disk hold exactly
+    the rows its stats claim, and its input equals its upstream stage's kept documents.
+    """
+    stats_by_stage = {}
+    for path in sorted(Path(run_root).glob("*/stats.json")):
+        stats_by_stage[path.parent.name] = json.loads(path.read_text(encoding="utf-8"))
+    ordered: list[str] = []
+    while len(ordered) < len(stats_by_stage):
+        ready = [s for s, st in stats_by_stage.items() if s not in ordered and (st.get("upstream") in ordered or st.get("upstream") not in stats_by_stage)]
+        ordered.extend(sorted(ready) or sorted(set(stats_by_stage) - set(ordered)))
+    rows = []
+    for name in ordered:
+        st = stats_by_stage[name]
+        stage = StageDir(Path(run_root) / name)
+        listed = st.get("shards", [])
+        kept_paths = [stage.shard(n) for n in listed]
+        rejected_paths = [stage.rejected(n) for n in listed]
+        problems = [f"shard {p.name} listed in stats.json is missing" for p in kept_paths + rejected_paths if not p.exists()]
+        kept_disk = _rows_on_disk(p for p in kept_paths if p.exists())
+        rejected_disk = _rows_on_disk(p for p in rejected_paths if p.exists())
+        if st["docs_kept"] + st["docs_rejected"] != st["docs_in"]:
+            problems.append(f"kept {st['docs_kept']} + rejected {st['docs_rejected']} != input {st['docs_in']}")
+        if sum(st.get("rejected_by_reason", {}).values()) != st["docs_rejected"]:
+            problems.append(f"rejections by reason sum to {sum(st['rejected_by_reason'].values())}, not {st['docs_rejected']}")
+        if kept_disk != st["docs_kept"]:
+            problems.append(f"kept shards hold {kept_disk} rows, stats say {st['docs_kept']}")
+        if rejected_disk != st["docs_rejected"]:
+            problems.append(f"rejected shards hold {rejected_disk} rows, stats say {st['docs_rejected']}")
+        upstream = st.get("upstream")
+        if upstream in stats_by_stage and stats_by_stage[upstream]["docs_kept"] != st["docs_in"]:
+            problems.append(f"input {st['docs_in']} != {upstream}'s kept {stats_by_stage[upstream]['docs_kept']}")
+        rows.append(LedgerRow(name, upstream, st["docs_in"], st["docs_kept"], st["docs_rejected"], kept_disk, rejected_disk, problems))
+    return rows

@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 from flows.recipe import RunConfig
 from tasks.crawl.config import CrawlConfig
 from tasks.extract.config import ExtractConfig
-from tasks.store import StageDir, read_records
+from flows.cli import main
+from tasks.store import StageDir, audit_run, read_records, read_shard, write_shard
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -32,7 +33,7 @@ def configs(tmp_path, mlflow_uri, sample_site_url):
     return run, crawl, ExtractConfig()
 
 
-def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri):
+def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     from flows.data import build_corpus
 
     run, crawl, extract = configs
@@ -75,6 +76,11 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri):
     (ds,) = children["extract"].inputs.dataset_inputs
     assert ds.dataset.name == "t1/crawl" and ds.dataset.digest == crawl_stats["output_digest"][:36]
 
+    # The ledger balances on disk and across stages.
+    ledger = audit_run(run_dir)
+    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", [])]
+    assert ledger[1].kept_on_disk == extract_stats["docs_kept"]
+
     # Rerun the same flow: the crawl stage and every extract shard are skipped, outputs unchanged.
     build_corpus(run=run, crawl=crawl, extract=extract)
     again = _stats(run_dir, "extract")
@@ -83,6 +89,14 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri):
     assert {k: again[k] for k in ("docs_in", "docs_kept", "rejected_by_reason", "output_digest")} == {
         k: extract_stats[k] for k in ("docs_in", "docs_kept", "rejected_by_reason", "output_digest")
     }
+
+    # A lost rejected row is caught by `liandan audit`, which exits non-zero.
+    assert main(["audit", str(run_dir)]) == 0
+    stage = StageDir(run_dir / "extract")
+    victim = next(p for p in stage.rejected_shards() if read_shard(p))
+    write_shard(victim, read_shard(victim)[1:])
+    assert main(["audit", "t1", "--runs-dir", run.runs_dir]) == 1
+    assert "rejected shards hold" in capsys.readouterr().out
 
 
 def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
@@ -107,3 +121,24 @@ def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
         run_pipeline(run=run.model_copy(update={"name": "t3"}), crawl=bad, extract=extract)
     failed = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FAILED'")
     assert {r.data.tags.get("liandan.flow") or r.info.run_name for r in failed} >= {"pipeline", "data", "extract"}
+
+
+def _ids(stage: StageDir) -> tuple[list, list]:
+    kept = sorted(r["id"] for r in read_records(stage.shards()))
+    rejected = sorted((r["id"], r["reason"]) for r in read_records(stage.rejected_shards()))
+    return kept, rejected
+
+
+def test_dask_local_cluster_gives_the_single_process_output(configs, tmp_path):
+    pytest.importorskip("prefect_dask", reason="the dask extra is not installed")
+    from flows.data import build_corpus
+    from flows.runners import task_runner_for
+
+    run, crawl, extract = configs
+    threads = run.model_copy(update={"name": "threads", "max_workers": 1})
+    dask = run.model_copy(update={"name": "dask", "runner": "dask", "max_workers": 2})
+    a = Path(build_corpus.with_options(task_runner=task_runner_for(threads))(run=threads, crawl=crawl, extract=extract))
+    b = Path(build_corpus.with_options(task_runner=task_runner_for(dask))(run=dask, crawl=crawl, extract=extract))
+    for stage in ("crawl", "extract"):
+        assert _ids(StageDir(a / stage)) == _ids(StageDir(b / stage))
+        assert _stats(a, stage)["docs_kept"] == _stats(b, stage)["docs_kept"] > 0
