@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from prefect import flow
+from prefect import flow, unmapped
 from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
@@ -13,6 +15,8 @@ from tasks.crawl.config import CrawlConfig
 from tasks.crawl.task import STAGE as CRAWL, crawl_site
 from tasks.extract.config import ExtractConfig
 from tasks.extract.task import extract_shard
+from tasks.dedup.config import DedupConfig
+from tasks.dedup.task import cluster_duplicates, dedup_shard, sign_shard
 from tasks.steps import ShardStats
 from tasks.store import StageDir
 
@@ -38,14 +42,29 @@ def crawl_stage(ctx: RunContext, cfg: CrawlConfig) -> StageDir:
     return out
 
 
+def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[str, int]]:
+    """Return de-duplication's first two phases: sign every shard (one task each), then cluster all signatures once."""
+
+    def prepare(out: StageDir, shards: list[Path]) -> dict[str, int]:
+        signed = sign_shard.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
+        skipped = sum(f.result()["skipped"] for f in signed)
+        found = cluster_duplicates(str(out.root), cfg, shard_names=[p.name for p in shards])
+        counts = {k: int(v) for k, v in found.items() if k not in {"seconds", "skipped", "docs", "shards"}}
+        return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
+
+    return prepare
+
+
 @flow(name="build_corpus", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
 def build_corpus(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),
     extract: ExtractConfig = ExtractConfig(),
+    dedup: DedupConfig = DedupConfig(),
 ) -> str:
-    """Crawl the seeds and extract main text; return the run folder."""
+    """Crawl the seeds, extract main text, remove duplicates; return the run folder."""
     ctx = open_run(run, "data")
     pages = crawl_stage(ctx, crawl)
-    run_shard_stage(ctx, "extract", extract_shard, extract, pages)
+    texts = run_shard_stage(ctx, "extract", extract_shard, extract, pages)
+    run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
     return str(ctx.store.root)

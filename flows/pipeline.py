@@ -10,6 +10,7 @@ from flows.recipe import Recipe, RunConfig
 from flows.runners import task_runner_for
 from flows.runs import TRACKING_HOOKS, open_run
 from tasks.crawl.config import CrawlConfig
+from tasks.dedup.config import DedupConfig
 from tasks.extract.config import ExtractConfig
 
 
@@ -23,13 +24,14 @@ def run_pipeline(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),
     extract: ExtractConfig = ExtractConfig(),
+    dedup: DedupConfig = DedupConfig(),
 ) -> str:
     """Run every built stage of the chain in order; return the data run's folder."""
     run = run.model_copy(update={"name": run.resolved_name("pipeline")})  # every flow of the chain shares one run folder
     open_run(run, "pipeline")
-    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract)
+    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract, dedup=dedup)
 
 
 def run_recipe(recipe: Recipe) -> str:
     """Run the whole chain of a validated recipe; return the data run's folder."""
-    return run_pipeline(run=recipe.run, crawl=recipe.crawl, extract=recipe.extract)
+    return run_pipeline(run=recipe.run, crawl=recipe.crawl, extract=recipe.extract, dedup=recipe.dedup)

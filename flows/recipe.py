@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.crawl.config import CrawlConfig
+from tasks.dedup.config import DedupConfig
 from tasks.extract.config import ExtractConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +48,7 @@ class Recipe(BaseModel):
     run: RunConfig = Field(default_factory=RunConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
 
 
 class RecipeError(ValueError):

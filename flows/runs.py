@@ -5,6 +5,7 @@ over shards with one Prefect task per shard, publish its stats, and close the pa
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,18 +134,36 @@ def publish_stage(
     return record
 
 
-def run_shard_stage(ctx: RunContext, stage: str, shard_task, cfg: BaseModel, upstream: StageDir) -> StageDir:
-    """Run ``shard_task`` once per upstream shard (Prefect ``.map``), then publish the stage; return its folder."""
+def run_shard_stage(
+    ctx: RunContext,
+    stage: str,
+    shard_task,
+    cfg: BaseModel,
+    upstream: StageDir,
+    prepare: Callable[[StageDir, list[Path]], dict[str, int]] | None = None,
+    **task_args: str,
+) -> StageDir:
+    """Run ``shard_task`` once per upstream shard (Prefect ``.map``), then publish the stage; return its folder.
+
+    Args:
+        prepare: work over all shards before the per-shard map (de-duplication's sign-and-cluster
+            phases), run inside the stage's MLflow run; the counts it returns join the stage's counters.
+        task_args: further arguments passed unchanged to every shard task (e.g. the WARC folder).
+    """
     out = ctx.store.stage(stage)
     child = ctx.tracker.start_stage(stage, cfg)
     try:
+        started = time.perf_counter()
         ctx.tracker.log_inputs(child, stage_inputs(ctx, upstream))
         shards = upstream.shards()
         out.prune({p.name for p in shards})
-        futures = shard_task.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
-        total = ShardStats()
+        prepared = prepare(out, shards) if prepare is not None else {}
+        extra = {k: unmapped(v) for k, v in task_args.items()}
+        futures = shard_task.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg), **extra)
+        total = ShardStats(counters=dict(prepared))
         for future in futures:
             total = total.add(ShardStats.from_dict(future.result()))
+        total.counters["wall_ms"] = int((time.perf_counter() - started) * 1000)
         publish_stage(ctx, stage, child, total, cfg, out.shards(), upstream.root.name)
     except BaseException:
         ctx.tracker.end(child, "FAILED")

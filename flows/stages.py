@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from tasks.dedup.config import DedupConfig
+from tasks.dedup.stage import build_steps as dedup_steps
 from tasks.extract.config import ExtractConfig
 from tasks.extract.stage import build_steps as extract_steps
 from tasks.steps import Step
@@ -25,5 +27,6 @@ SHARD_STAGES: dict[str, ShardStage] = {
     stage.name: stage
     for stage in (
         ShardStage("extract", ExtractConfig, extract_steps),
+        ShardStage("dedup", DedupConfig, dedup_steps),
     )
 }

@@ -65,7 +65,7 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert parent.data.tags["prefect.flow_run_id"]
     assert parent.info.run_name == "data-t1"
     children = _children(client, parent)
-    assert set(children) == {"crawl", "extract"}
+    assert set(children) == {"crawl", "extract", "dedup"}
     for stage, stats in (("crawl", crawl_stats), ("extract", extract_stats)):
         metrics = children[stage].data.metrics
         assert metrics["docs_in"] == stats["docs_in"] and metrics["docs_kept"] == stats["docs_kept"]
@@ -76,9 +76,16 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     (ds,) = children["extract"].inputs.dataset_inputs
     assert ds.dataset.name == "t1/crawl" and ds.dataset.digest == crawl_stats["output_digest"][:36]
 
+    # The sample's three copies of the rail article are removed as duplicates of the original.
+    dups = {r["url"].rsplit("/", 1)[-1]: (r["reason"], r["detail"]) for r in read_records(StageDir(run_dir / "dedup").rejected_shards())}
+    rail = next(p["id"] for p in pages if p["url"].endswith("news/2026-03-01-rail.html"))
+    assert dups["thread-1008.html"] == ("exact_duplicate", rail)
+    assert dups["thread-1002.html"] == ("near_duplicate", rail) and dups["thread-1005.html"] == ("near_duplicate", rail)
+    assert children["dedup"].data.metrics["counters.cluster.cross_shard"] >= 1
+
     # The ledger balances on disk and across stages.
     ledger = audit_run(run_dir)
-    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", [])]
+    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", []), ("dedup", "extract", [])]
     assert ledger[1].kept_on_disk == extract_stats["docs_kept"]
 
     # Rerun the same flow: the crawl stage and every extract shard are skipped, outputs unchanged.
@@ -139,6 +146,6 @@ def test_dask_local_cluster_gives_the_single_process_output(configs, tmp_path):
     dask = run.model_copy(update={"name": "dask", "runner": "dask", "max_workers": 2})
     a = Path(build_corpus.with_options(task_runner=task_runner_for(threads))(run=threads, crawl=crawl, extract=extract))
     b = Path(build_corpus.with_options(task_runner=task_runner_for(dask))(run=dask, crawl=crawl, extract=extract))
-    for stage in ("crawl", "extract"):
+    for stage in ("crawl", "extract", "dedup"):
         assert _ids(StageDir(a / stage)) == _ids(StageDir(b / stage))
         assert _stats(a, stage)["docs_kept"] == _stats(b, stage)["docs_kept"] > 0

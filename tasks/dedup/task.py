@@ -1,0 +1,147 @@
+"""The dedup stage as Prefect tasks: sign each shard (map), cluster all signatures (once), filter each shard (map).
+
+Files under the stage's folder, beside the usual kept/rejected shards and markers::
+
+    _signatures/part-00000.parquet   one row per document of that input shard (phase 1)
+    _duplicates.parquet              one row per document to remove: id, shard, position, reason,
+                                     kept_id, kept_shard, kept_position (phase 2)
+
+Each is written atomically and carries in its Parquet metadata the digests it was made from, so a
+re-run skips what is still valid: a signature file while its input shard and the signature fields of
+the config are unchanged, the duplicates file while every signature file and the config are. The
+digest of ``_duplicates.parquet`` is part of the config digest of phase 3, so a changed clustering
+redoes the filtered shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from prefect import task
+
+from tasks.dedup.config import DedupConfig
+from tasks.dedup.stage import STAGE, DuplicateFilter, Signatures, Signer, cluster, duplicate_rows, signature_digest
+from tasks.steps import process_shard
+from tasks.store import StageDir, atomic_write_bytes, config_digest, file_digest
+
+SIGNATURES_DIR = "_signatures"
+DUPLICATES_FILE = "_duplicates.parquet"
+DUPLICATE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("shard", pa.string()),
+        ("position", pa.int64()),
+        ("reason", pa.string()),
+        ("kept_id", pa.string()),
+        ("kept_shard", pa.string()),
+        ("kept_position", pa.int64()),
+    ]
+)
+
+
+def write_parquet(path: Path, table: pa.Table, metadata: dict[str, str]) -> None:
+    """Write a table with string metadata to ``path`` atomically."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def parquet_metadata(path: Path) -> dict[str, str]:
+    """Return a Parquet file's schema metadata as strings (empty when it has none or is not a Parquet file)."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError):  # damaged outside our atomic writes: treated as absent, so it is redone
+        return {}
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+@task(name="sign_shard")
+def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
+    """Return the counts of writing one shard's signature rows to ``<out_dir>/_signatures/<shard>``."""
+    started = time.perf_counter()
+    source = Path(in_path)
+    target = Path(out_dir) / SIGNATURES_DIR / source.name
+    stamp = {"input_digest": file_digest(source), "signature_digest": signature_digest(cfg)}
+    if target.exists():
+        meta = parquet_metadata(target)
+        if all(meta.get(k) == v for k, v in stamp.items()):
+            return {"shard": source.name, "docs": int(meta["docs"]), "unsigned": int(meta["unsigned"]), "skipped": 1, "seconds": 0.0}
+    docs = pq.read_table(source, columns=["id", "text"]).to_pylist()  # meta is not needed: skip its JSON
+    sig = Signer(cfg)(docs, shard=source.name)
+    unsigned = int((sig.key_chars == 0).sum())
+    write_parquet(target, sig.to_table(), {**stamp, "docs": str(len(sig)), "unsigned": str(unsigned)})
+    return {"shard": source.name, "docs": len(sig), "unsigned": unsigned, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
+
+
+@task(name="cluster_duplicates")
+def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | None = None) -> dict:
+    """Return the counts of clustering every shard's signatures into ``<out_dir>/_duplicates.parquet``.
+
+    Args:
+        shard_names: the input shards of this run; signature files of other names (left by a shard
+            that is gone upstream) are ignored. None reads every signature file.
+    """
+    started = time.perf_counter()
+    root = Path(out_dir)
+    sig_dir = root / SIGNATURES_DIR
+    if shard_names is None:
+        paths = sorted(sig_dir.glob("*.parquet"))
+    else:
+        paths = [sig_dir / name for name in sorted(shard_names)]
+        missing = [p.name for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"no signatures for shards {missing} in {sig_dir}: run sign_shard on them first")
+    stamps = [(p.name, parquet_metadata(p)) for p in paths]
+    mismatched = [name for name, meta in stamps if meta.get("signature_digest") != signature_digest(cfg)]
+    if mismatched:
+        raise ValueError(f"signatures of {mismatched} were made with other signature settings: run sign_shard again")
+    inputs = hashlib.sha256(
+        json.dumps([config_digest(cfg), [(name, meta.get("input_digest")) for name, meta in stamps]]).encode()
+    ).hexdigest()
+    target = root / DUPLICATES_FILE
+    if target.exists():
+        meta = parquet_metadata(target)
+        if meta.get("inputs_digest") == inputs:
+            return {**json.loads(meta["counts"]), "skipped": 1, "seconds": 0.0}
+    sig = Signatures.concat([Signatures.from_table(pq.read_table(p), cfg) for p in paths], cfg)
+    clusters = cluster(sig, cfg)
+    rows = duplicate_rows(sig, clusters)
+    found = clusters.counts()
+    counts = {
+        "docs": len(sig),
+        "shards": len(paths),
+        "unsigned": int((sig.key_chars == 0).sum()),
+        **found,
+        # what the shards will reject: a row whose id is also a kept document's id stays (see duplicate_rows)
+        "exact_duplicate": sum(1 for r in rows if r["reason"] == "exact_duplicate"),
+        "near_duplicate": sum(1 for r in rows if r["reason"] == "near_duplicate"),
+        "kept_for_shared_id": found["exact_duplicate"] + found["near_duplicate"] - len(rows),
+        "cross_shard": sum(1 for r in rows if r["shard"] != r["kept_shard"]),
+    }
+    write_parquet(target, pa.Table.from_pylist(rows, schema=DUPLICATE_SCHEMA), {"inputs_digest": inputs, "counts": json.dumps(counts)})
+    return {**counts, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
+
+
+def read_duplicates(path: Path, shard: str) -> DuplicateFilter:
+    """Return the filter for one shard: its documents to remove, and the cluster representatives it holds."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run cluster_duplicates before dedup_shard")
+    table = pq.read_table(path, filters=[("shard", "=", shard)], columns=["id", "reason", "kept_id"])
+    duplicates = dict(zip(table.column("id").to_pylist(), zip(table.column("reason").to_pylist(), table.column("kept_id").to_pylist())))
+    kept = pq.read_table(path, filters=[("kept_shard", "=", shard)], columns=["kept_id"]).column("kept_id").to_pylist()
+    return DuplicateFilter(duplicates, frozenset(kept))
+
+
+@task(name="dedup_shard")
+def dedup_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
+    """Return the stats of removing one shard's duplicates, as found by ``cluster_duplicates``."""
+    out = StageDir(Path(out_dir))
+    duplicates_path = out.root / DUPLICATES_FILE
+    step = read_duplicates(duplicates_path, Path(in_path).name)
+    digest = hashlib.sha256(f"{config_digest(cfg)}:{file_digest(duplicates_path)}".encode()).hexdigest()[:16]
+    return process_shard(STAGE, [step], Path(in_path), out, digest).to_dict()
