@@ -12,9 +12,14 @@ export DO_NOT_TRACK ?= true
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export ORT_DISABLE_TELEMETRY ?= 1
 
-.PHONY: env demo test ui clean
+.PHONY: env demo test ui clean system
 
-env: $(STAMP)
+env: $(STAMP) system
+
+# A CJK font for the OCR tests' rendered images (they skip without one); installed when we are root.
+system:
+	@if [ "$$(id -u)" = 0 ] && ! fc-list 2>/dev/null | grep -qi wqy; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei fontconfig >/dev/null; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

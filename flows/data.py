@@ -12,7 +12,13 @@ from prefect.runtime import flow_run
 from flows.recipe import RunConfig
 from flows.runs import TRACKING_HOOKS, RunContext, open_run, publish_stage, run_shard_stage
 from tasks.crawl.config import CrawlConfig
-from tasks.crawl.task import STAGE as CRAWL, crawl_site
+from tasks.clean.config import CleanConfig
+from tasks.clean.task import clean_shard
+from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, crawl_site
+from tasks.deid.config import DeidConfig
+from tasks.deid.task import deid_shard
+from tasks.ocr.config import OcrConfig
+from tasks.ocr.task import ocr_shard
 from tasks.extract.config import ExtractConfig
 from tasks.extract.task import extract_shard
 from tasks.dedup.config import DedupConfig
@@ -60,11 +66,17 @@ def build_corpus(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),
     extract: ExtractConfig = ExtractConfig(),
+    ocr: OcrConfig = OcrConfig(),
+    clean: CleanConfig = CleanConfig(),
     dedup: DedupConfig = DedupConfig(),
+    deid: DeidConfig = DeidConfig(),
 ) -> str:
-    """Crawl the seeds, extract main text, remove duplicates; return the run folder."""
+    """Crawl → extract → OCR → clean → dedup → de-identify; return the run folder."""
     ctx = open_run(run, "data")
     pages = crawl_stage(ctx, crawl)
     texts = run_shard_stage(ctx, "extract", extract_shard, extract, pages)
-    run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
+    texts = run_shard_stage(ctx, "ocr", ocr_shard, ocr, texts, warc_dir=str(pages.root / WARC_DIR))
+    texts = run_shard_stage(ctx, "clean", clean_shard, clean, texts)
+    texts = run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
+    run_shard_stage(ctx, "deid", deid_shard, deid, texts)
     return str(ctx.store.root)

@@ -10,7 +10,10 @@ from flows.recipe import Recipe, RunConfig
 from flows.runners import task_runner_for
 from flows.runs import TRACKING_HOOKS, open_run
 from tasks.crawl.config import CrawlConfig
+from tasks.clean.config import CleanConfig
 from tasks.dedup.config import DedupConfig
+from tasks.deid.config import DeidConfig
+from tasks.ocr.config import OcrConfig
 from tasks.extract.config import ExtractConfig
 
 
@@ -24,14 +27,19 @@ def run_pipeline(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),
     extract: ExtractConfig = ExtractConfig(),
+    ocr: OcrConfig = OcrConfig(),
+    clean: CleanConfig = CleanConfig(),
     dedup: DedupConfig = DedupConfig(),
+    deid: DeidConfig = DeidConfig(),
 ) -> str:
     """Run every built stage of the chain in order; return the data run's folder."""
     run = run.model_copy(update={"name": run.resolved_name("pipeline")})  # every flow of the chain shares one run folder
     open_run(run, "pipeline")
-    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract, dedup=dedup)
+    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract, ocr=ocr, clean=clean, dedup=dedup, deid=deid)
 
 
 def run_recipe(recipe: Recipe) -> str:
     """Run the whole chain of a validated recipe; return the data run's folder."""
-    return run_pipeline(run=recipe.run, crawl=recipe.crawl, extract=recipe.extract, dedup=recipe.dedup)
+    return run_pipeline(
+        run=recipe.run, crawl=recipe.crawl, extract=recipe.extract, ocr=recipe.ocr, clean=recipe.clean, dedup=recipe.dedup, deid=recipe.deid
+    )

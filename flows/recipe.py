@@ -14,7 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.crawl.config import CrawlConfig
+from tasks.clean.config import CleanConfig
 from tasks.dedup.config import DedupConfig
+from tasks.deid.config import DeidConfig
+from tasks.ocr.config import OcrConfig
 from tasks.extract.config import ExtractConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +51,10 @@ class Recipe(BaseModel):
     run: RunConfig = Field(default_factory=RunConfig)
     crawl: CrawlConfig = Field(default_factory=CrawlConfig)
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    ocr: OcrConfig = Field(default_factory=OcrConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    deid: DeidConfig = Field(default_factory=DeidConfig)
 
 
 class RecipeError(ValueError):

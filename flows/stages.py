@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from tasks.clean.config import CleanConfig
+from tasks.clean.stage import build_steps as clean_steps
 from tasks.dedup.config import DedupConfig
+from tasks.deid.config import DeidConfig
+from tasks.deid.stage import build_steps as deid_steps
+from tasks.ocr.config import OcrConfig
+from tasks.ocr.stage import build_steps as ocr_steps
 from tasks.dedup.stage import build_steps as dedup_steps
 from tasks.extract.config import ExtractConfig
 from tasks.extract.stage import build_steps as extract_steps
@@ -27,6 +33,9 @@ SHARD_STAGES: dict[str, ShardStage] = {
     stage.name: stage
     for stage in (
         ShardStage("extract", ExtractConfig, extract_steps),
+        ShardStage("ocr", OcrConfig, ocr_steps),
+        ShardStage("clean", CleanConfig, clean_steps),
         ShardStage("dedup", DedupConfig, dedup_steps),
+        ShardStage("deid", DeidConfig, deid_steps),
     )
 }

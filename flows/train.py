@@ -11,16 +11,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
-from flows.runs import TRACKING_HOOKS, RunContext, open_run, publish_stage, stage_inputs
-from tasks.steps import ShardStats
+from flows.runs import TRACKING_HOOKS, RunContext, open_run, run_shard_stage, stage_inputs
 from tasks.store import StageDir, atomic_write_json, config_digest
 from tasks.tokenize.config import PackConfig, TokenizerConfig
-from tasks.tokenize.stage import PACK, TOKENIZE
+from tasks.tokenize.stage import PACK, TOKENIZE, tokenizer_digest
 from tasks.tokenize.task import encode_shard, train_tokenizer_task
 from tasks.tracking import Tracker, flatten_params, resolve_tracking_uri, stats_metrics
 from tasks.train.config import ModelConfig, PretrainConfig, PretrainJob
@@ -75,19 +74,11 @@ def tokenize_stage(ctx: RunContext, cfg: TokenizerConfig, upstream: StageDir, ba
 
 def pack_stage(ctx: RunContext, cfg: PackConfig, upstream: StageDir, tokenizer: StageDir) -> StageDir:
     """Encode and pack every upstream shard (one ``encode_shard`` task each); publish tokens per source and waste."""
-    out = ctx.store.stage(PACK)
-    child = ctx.tracker.start_stage(PACK, cfg)
-    with tracked_stage(ctx, child):
-        ctx.tracker.log_inputs(child, stage_inputs(ctx, upstream))
-        shards = upstream.shards()
-        out.prune({p.name for p in shards})
-        futures = encode_shard.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), tokenizer_dir=unmapped(str(tokenizer.root)), cfg=unmapped(cfg))
-        total = ShardStats()
-        for future in futures:
-            total = total.add(ShardStats.from_dict(future.result()))
-        publish_stage(ctx, PACK, child, total, cfg, out.shards(), upstream.root.name)
-        slots = total.counters.get("sequences", 0) * cfg.seq_len
-        ctx.tracker.log_metrics(child, {"packing_waste_pct": 100.0 * total.counters.get("pad_tokens", 0) / slots if slots else 0.0})
+    out = run_shard_stage(ctx, PACK, encode_shard, cfg, upstream, tokenizer_dir=str(tokenizer.root))
+    stats = out.read_stats() or {}
+    slots = stats.get("counters", {}).get("sequences", 0) * cfg.seq_len
+    waste = 100.0 * stats.get("counters", {}).get("pad_tokens", 0) / slots if slots else 0.0
+    ctx.tracker.log_metrics(stats["mlflow_run_id"], {"packing_waste_pct": waste})
     return out
 
 
@@ -122,7 +113,7 @@ def pretrain_stage(ctx: RunContext, model: ModelConfig, cfg: PretrainConfig, pac
     """
     out = ctx.store.stage(PRETRAIN)
     job = PretrainJob(data_dir=str(packed.root), tokenizer_dir=str(tokenizer.root), output_dir=str(out.root), model=model, pretrain=cfg)
-    digest = f"{config_digest(job)}:{(packed.read_stats() or {}).get('output_digest', '')}"
+    digest = f"{config_digest(job)}:{(packed.read_stats() or {}).get('output_digest', '')}:{tokenizer_digest(tokenizer.root)}"
     child = ctx.tracker.start_stage(PRETRAIN, None)
     with tracked_stage(ctx, child):
         # Prefixed: HF's MLflowCallback logs TrainingArguments and the model config unprefixed into this

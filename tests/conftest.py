@@ -12,6 +12,8 @@ from flows.cli import PRIVACY_DEFAULTS
 
 for _key, _value in PRIVACY_DEFAULTS.items():
     os.environ.setdefault(_key, _value)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental download fails at once
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SITE = ROOT / "data" / "sample" / "site"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert parent.data.tags["prefect.flow_run_id"]
     assert parent.info.run_name == "data-t1"
     children = _children(client, parent)
-    assert set(children) == {"crawl", "extract", "dedup"}
+    assert set(children) == {"crawl", "extract", "ocr", "clean", "dedup", "deid"}
     for stage, stats in (("crawl", crawl_stats), ("extract", extract_stats)):
         metrics = children[stage].data.metrics
         assert metrics["docs_in"] == stats["docs_in"] and metrics["docs_kept"] == stats["docs_kept"]
@@ -83,9 +84,17 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert dups["thread-1002.html"] == ("near_duplicate", rail) and dups["thread-1005.html"] == ("near_duplicate", rail)
     assert children["dedup"].data.metrics["counters.cluster.cross_shard"] >= 1
 
+    # The scanned PDF and the PNG come out of OCR as text; no phone or ID number survives de-identification.
+    ocr = {p["url"].rsplit("/", 1)[-1]: p for p in read_records(StageDir(run_dir / "ocr").shards())}
+    assert ocr["scan.pdf"]["text"] and ocr["scan.pdf"]["meta"]["ocr"]["text_layer"] is False
+    assert ocr["notice.png"]["text"] and ocr["report.pdf"]["meta"]["ocr"]["text_layer"] is True
+    final = read_records(StageDir(run_dir / "deid").shards())
+    assert final and not any(re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)|\d{17}[\dXx]", d["text"]) for d in final)
+    assert any("<PHONE>" in d["text"] for d in final)
+
     # The ledger balances on disk and across stages.
     ledger = audit_run(run_dir)
-    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", []), ("dedup", "extract", [])]
+    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", []), ("ocr", "extract", []), ("clean", "ocr", []), ("dedup", "clean", []), ("deid", "dedup", [])]
     assert ledger[1].kept_on_disk == extract_stats["docs_kept"]
 
     # Rerun the same flow: the crawl stage and every extract shard are skipped, outputs unchanged.
@@ -146,6 +155,6 @@ def test_dask_local_cluster_gives_the_single_process_output(configs, tmp_path):
     dask = run.model_copy(update={"name": "dask", "runner": "dask", "max_workers": 2})
     a = Path(build_corpus.with_options(task_runner=task_runner_for(threads))(run=threads, crawl=crawl, extract=extract))
     b = Path(build_corpus.with_options(task_runner=task_runner_for(dask))(run=dask, crawl=crawl, extract=extract))
-    for stage in ("crawl", "extract", "dedup"):
+    for stage in ("crawl", "extract", "ocr", "clean", "dedup", "deid"):
         assert _ids(StageDir(a / stage)) == _ids(StageDir(b / stage))
         assert _stats(a, stage)["docs_kept"] == _stats(b, stage)["docs_kept"] > 0

@@ -1,0 +1,70 @@
+"""The de-identification stage's one config model; its fields are the flow parameters and the recipe section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.deid.detectors import PII_TYPES, PiiType
+from tasks.deid.names import DEFAULT_ALLOW
+
+PiiPolicy = Literal["replace", "hash", "drop"]
+
+_POLICY = (
+    "replace: the span becomes {placeholder}; hash: {placeholder_hash} (a salted sha256 prefix of the normalised "
+    "value, the same for the same value, for joins); drop: the document is rejected as {reason}."
+)
+
+
+def _policy(kind: str, default: PiiPolicy = "replace") -> PiiPolicy:
+    return Field(
+        default=default,
+        description=f"What happens to a found {kind.replace('_', ' ')}. "
+        + _POLICY.format(placeholder=f"<{kind.upper()}>", placeholder_hash=f"<{kind.upper()}:1a2b3c…>", reason=f"pii_{kind}"),
+    )
+
+
+class DeidConfig(BaseModel):
+    """De-identification: which personal data to find (IDs, phones, e-mails, cards, IPs, QQ/WeChat, plates,
+    addresses, names) and whether to replace it with a placeholder, hash it, or drop the document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    types: list[PiiType] = Field(
+        default=list(PII_TYPES),
+        min_length=1,
+        max_length=len(PII_TYPES),
+        description="The kinds of personal data looked for. Leaving out 'person' skips jieba's part-of-speech "
+        "tagging, by far the slowest detector (see benchmarks/deid_eval.py).",
+    )
+    email: PiiPolicy = _policy("email")
+    id_card: PiiPolicy = _policy("id_card")
+    bank_card: PiiPolicy = _policy("bank_card")
+    phone: PiiPolicy = _policy("phone")
+    ip: PiiPolicy = _policy("ip")
+    qq: PiiPolicy = _policy("qq")
+    wechat: PiiPolicy = _policy("wechat")
+    plate: PiiPolicy = _policy("plate")
+    address: PiiPolicy = _policy("address")
+    person: PiiPolicy = _policy("person")
+    salt: str = Field(
+        default="",
+        max_length=256,
+        description="Secret mixed into every hash of the 'hash' policy. Set your own: an unsalted hash of an "
+        "11-digit phone number is reversed by trying all of them.",
+    )
+    hash_chars: int = Field(default=12, ge=8, le=64, description="Hex digits of the hash kept in a hashed placeholder.")
+    name_allow_list: list[str] = Field(
+        default=list(DEFAULT_ALLOW),
+        max_length=100_000,
+        description="Names never replaced: historical and public figures whose names are knowledge, not personal "
+        "data. Whole names (孔子, 鲁迅), matched exactly.",
+    )
+    max_chars: int = Field(
+        default=2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Longer documents are rejected as too_long instead of being scanned (a 50 MB line would hold "
+        "a worker for an hour in the name tagger, and cannot be published unscanned).",
+    )

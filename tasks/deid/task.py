@@ -1,0 +1,20 @@
+"""The deid stage as a Prefect task: one task run per shard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from tasks.deid.config import DeidConfig
+from tasks.deid.stage import build_steps
+from tasks.steps import process_shard
+from tasks.store import StageDir, config_digest
+
+STAGE = "deid"
+
+
+@task(name="deid_shard")
+def deid_shard(in_path: str, out_dir: str, cfg: DeidConfig) -> dict:
+    """Return the stats of de-identifying one shard of cleaned text."""
+    return process_shard(STAGE, build_steps(cfg), Path(in_path), StageDir(Path(out_dir)), config_digest(cfg)).to_dict()

@@ -1,0 +1,24 @@
+"""The tokenize and pack stages as Prefect tasks: one tokenizer training, then one task per shard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from tasks.store import StageDir
+from tasks.tokenize.config import PackConfig, TokenizerConfig
+from tasks.tokenize.stage import build_tokenizer, encode_pack_shard
+
+
+@task(name="train_tokenizer")
+def train_tokenizer_task(shards: list[str], out_dir: str, cfg: TokenizerConfig, base_model: str = "") -> dict:
+    """Return the stats and compression report of training the tokenizer on ``shards`` into ``out_dir``."""
+    stats, compression = build_tokenizer([Path(p) for p in shards], StageDir(Path(out_dir)), cfg, base_model)
+    return {"stats": stats.to_dict(), "compression": compression}
+
+
+@task(name="encode_shard")
+def encode_shard(in_path: str, out_dir: str, tokenizer_dir: str, cfg: PackConfig) -> dict:
+    """Return the stats of encoding one shard and packing it into training sequences."""
+    return encode_pack_shard(Path(in_path), StageDir(Path(out_dir)), Path(tokenizer_dir), cfg).to_dict()

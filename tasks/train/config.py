@@ -1,0 +1,180 @@
+"""The train stage's config models — the model (``ModelConfig``) and its pretraining (``PretrainConfig``) —
+and the one function that maps them to HF's ``TrainingArguments``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:  # transformers and torch load in seconds; recipes and the CLI import these configs without them
+    from transformers import TrainingArguments
+
+
+class ModelConfig(BaseModel):
+    """The causal language model: a Qwen2- or Llama-style decoder built from these sizes, or any HF model to continue from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arch: Literal["qwen2", "llama"] = Field("qwen2", description="Architecture built from scratch: qwen2 (q/k/v biases) or llama (no biases). Both: RMSNorm, SwiGLU, RoPE, grouped-query attention.")
+    base_model: str = Field(
+        "",
+        max_length=500,
+        description="Any HF model path or hub id to continue pretraining from instead (its own tokenizer is used, "
+        "the sizes below are ignored). Empty: build a new model from the sizes below.",
+    )
+    hidden_size: int = Field(192, ge=8, le=65_536, description="Width of the residual stream (the default, with 4 layers: ~2M parameters, minutes on 2 CPU cores).")
+    num_layers: int = Field(4, ge=1, le=512, description="Decoder layers.")
+    num_heads: int = Field(6, ge=1, le=1024, description="Attention (query) heads; hidden_size must divide by it into an even head size.")
+    num_kv_heads: int = Field(2, ge=1, le=1024, description="Key/value heads (grouped-query attention); must divide num_heads. Equal to num_heads: plain multi-head.")
+    intermediate_size: int = Field(512, ge=8, le=1_048_576, description="SwiGLU inner width (≈ 8/3 × hidden_size, rounded up to a multiple of 64, as Llama does).")
+    max_position_embeddings: int = Field(2048, ge=8, le=1_048_576, description="Longest context the model is built for; must be at least pack.seq_len.")
+    rope_theta: float = Field(10_000.0, gt=0, le=1e9, description="RoPE base; larger bases suit longer contexts (Qwen2 uses 1e6 at 32K).")
+    tie_word_embeddings: bool = Field(True, description="Share input and output embeddings; in a small model the embedding is most of the parameters.")
+    initializer_range: float = Field(0.02, gt=0, le=1, description="Std of the normal initialisation of weights.")
+    rms_norm_eps: float = Field(1e-6, gt=0, le=1e-2, description="Epsilon of RMSNorm.")
+    pad_vocab_to_multiple: int = Field(
+        64,  # nanoGPT's 50257 → 50304 made GPT-2 ~25% faster on GPU; a few unused rows cost nothing
+        ge=1,
+        le=4096,
+        description="Round the embedding rows up to a multiple of this (tensor cores like it); 1: exactly the tokenizer's size.",
+    )
+    attn_implementation: Literal["sdpa", "eager"] = Field("sdpa", description="Attention kernel: PyTorch scaled_dot_product_attention, or the reference eager code.")
+
+    @model_validator(mode="after")
+    def _heads_fit(self) -> ModelConfig:
+        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(f"hidden_size {self.hidden_size} must split into num_heads {self.num_heads} heads of an even size (RoPE rotates pairs)")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_kv_heads {self.num_kv_heads} must divide num_heads {self.num_heads}")
+        return self
+
+
+class PretrainConfig(BaseModel):
+    """Next-token pretraining: AdamW with warm-up and a cosine or linear schedule, clipping, accumulation, checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(2e-3, gt=0, le=1, description="Peak learning rate, reached after warmup_steps (tiny models take 1e-3–3e-3; 1B+ models ~3e-4).")
+    schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="Decay after warm-up: cosine down to min_lr_ratio × peak, linear to 0, or constant.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine: the floor as a share of the peak learning rate (0.1 as in Llama and Chinchilla).")
+    warmup_steps: int = Field(20, ge=0, le=10_000_000, description="Optimizer steps of linear warm-up from 0 to the peak learning rate.")
+    weight_decay: float = Field(0.1, ge=0, le=1, description="AdamW decoupled weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
+    adam_beta2: float = Field(0.95, ge=0, lt=1, description="AdamW beta2 (0.95 rather than 0.999: steadier for LLM pretraining, as in GPT-3 and Llama).")
+    max_grad_norm: float = Field(1.0, ge=0, le=1e6, description="Clip the global gradient norm to this; 0: no clipping.")
+    batch_size: int = Field(8, ge=1, le=65_536, description="Sequences per device per forward pass.")
+    grad_accum_steps: int = Field(1, ge=1, le=65_536, description="Forward passes accumulated per optimizer step (global batch = batch_size × this × processes).")
+    max_steps: int = Field(150, ge=0, le=100_000_000, description="Optimizer steps to train; 0: train for `epochs` instead.")
+    epochs: float = Field(1.0, gt=0, le=10_000, description="Passes over the training sequences when max_steps is 0.")
+    eval_steps: int = Field(50, ge=0, le=100_000_000, description="Evaluate per-source perplexity on the held-out split every this many steps; 0: only at the end.")
+    eval_sequences: int = Field(256, ge=1, le=10_000_000, description="At most this many held-out sequences per source are evaluated.")
+    logging_steps: int = Field(5, ge=1, le=100_000, description="Log loss, learning rate and gradient norm every this many steps (the loss curve in MLflow).")
+    save_steps: int = Field(100, ge=1, le=100_000_000, description="Write a resumable checkpoint (model, optimizer, scheduler, RNG) every this many steps.")
+    save_total_limit: int = Field(2, ge=1, le=1000, description="Keep only this many most recent checkpoints.")
+    resume: bool = Field(True, description="Continue from the newest checkpoint in the output folder when there is one.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of weight initialisation, data order and dropout.")
+    bf16: bool = Field(False, description="bfloat16 mixed precision. Needs a CUDA GPU with bf16 (Ampere or newer); refused on CPU.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save GPU memory (~30% slower). GPU only; refused on CPU.")
+    num_processes: int = Field(1, ge=1, le=4096, description="1: train inside the flow process. More: run `accelerate launch` with this many processes (GPUs).")
+    accelerate_config: str = Field("", max_length=500, description="accelerate config file for num_processes > 1 (recipes/accelerate/ddp.yaml, fsdp.yaml, zero2.yaml, zero3.yaml); empty: plain DDP.")
+    cpu_threads: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="Torch intra-op threads per process; 0: torch's default (one per core). A tiny model gains nothing "
+        "from more than 1, and OpenMP threads that spin on shared cores can make it 10× slower.",
+    )
+    dataloader_workers: int = Field(0, ge=0, le=256, description="DataLoader worker processes; 0 reads in the training process (packed shards are memory-mapped, so that is usually enough).")
+    registered_model: str = Field(
+        "liandan-base",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        max_length=200,
+        description="MLflow Model Registry name of the final model (the new version gets the alias 'candidate'); empty: log it without registering.",
+    )
+
+
+def has_cuda() -> bool:
+    """Return whether a CUDA device is visible (imported lazily so configs load without torch)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_hardware(cfg: PretrainConfig, cuda: bool) -> None:
+    """Raise with the setting to change when ``cfg`` asks for a GPU feature this machine lacks."""
+    if cfg.bf16 and not cuda:
+        raise ValueError("pretrain.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set pretrain.bf16=false on CPU.")
+    if cfg.bf16:
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise ValueError(f"pretrain.bf16=true: {torch.cuda.get_device_name()} has no bfloat16 support. Set pretrain.bf16=false.")
+    if cfg.gradient_checkpointing and not cuda:
+        raise ValueError("pretrain.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set pretrain.gradient_checkpointing=false.")
+
+
+_SCHEDULES = {"cosine": "cosine_with_min_lr", "linear": "linear", "constant": "constant_with_warmup"}
+
+
+def to_training_arguments(cfg: PretrainConfig, output_dir: str, *, evaluate: bool = True, tracking: bool = False) -> TrainingArguments:
+    """Return HF TrainingArguments for ``cfg`` writing checkpoints to ``output_dir``; the rest stays at HF's defaults.
+
+    Args:
+        evaluate: there is a held-out split (evaluate every ``eval_steps``, or only at the end when 0).
+        tracking: report to MLflow (into the active run, which the caller opens on the stage's child run).
+    """
+    from transformers import TrainingArguments
+
+    cuda = has_cuda()
+    check_hardware(cfg, cuda)
+    return TrainingArguments(
+        output_dir=output_dir,
+        use_cpu=not cuda,
+        bf16=cfg.bf16,
+        activation_checkpointing=cfg.gradient_checkpointing,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=_SCHEDULES[cfg.schedule],
+        lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio} if cfg.schedule == "cosine" else {},
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        adam_beta1=cfg.adam_beta1,
+        adam_beta2=cfg.adam_beta2,
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        max_grad_norm=cfg.max_grad_norm,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum_steps,
+        max_steps=cfg.max_steps or -1,
+        num_train_epochs=cfg.epochs,
+        eval_strategy="steps" if evaluate and cfg.eval_steps else "no",
+        eval_steps=cfg.eval_steps or None,
+        prediction_loss_only=True,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,  # the loss curve starts at step 1: its start is the untrained model
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        dataloader_num_workers=cfg.dataloader_workers,
+        remove_unused_columns=False,  # our datasets yield exactly input_ids and labels
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient; skipping the search saves a graph walk per step
+        report_to=["mlflow"] if tracking else "none",
+        disable_tqdm=True,  # progress goes to the logs Prefect shows, not a terminal bar
+    )
+
+
+class PretrainJob(BaseModel):
+    """One pretraining run as a file: where the packed data and tokenizer are, where to write, and the two configs.
+
+    The flow writes it as ``runs/<run>/pretrain/job.yaml``; ``python -m tasks.train.pretrain --config job.yaml``
+    (alone, or under ``accelerate launch``) runs it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: str = Field(..., min_length=1, description="Folder of packed shards (runs/<run>/pack).")
+    tokenizer_dir: str = Field(..., min_length=1, description="Folder of the saved tokenizer (runs/<run>/tokenize).")
+    output_dir: str = Field(..., min_length=1, description="Folder for checkpoints/, the final model/ and summary.json.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)

@@ -1,0 +1,74 @@
+"""The pretrain stage as a Prefect task: train in this process, or launch several, and return the summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from prefect import task
+
+from tasks.train.config import PretrainJob, has_cuda
+from tasks.train.launch import launch_command
+
+JOB_FILE = "job.yaml"
+
+
+@contextmanager
+def active_mlflow_run(tracking_uri: str, run_id: str) -> Iterator[None]:
+    """Make ``run_id`` MLflow's active run in this thread, for HF's MLflowCallback (it only logs to the active run).
+
+    The rest of liandan logs by run id; this is the one place that needs MLflow's thread-local state,
+    so it is set and restored around the training call only.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            yield
+            mlflow.flush_async_logging()  # the callback logs asynchronously; the flow reads the metrics next
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def write_job(job: PretrainJob) -> Path:
+    """Write the job file into its output folder (the file ``accelerate launch`` and a rerun by hand read); return it."""
+    path = Path(job.output_dir) / JOB_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(job.model_dump(mode="json"), allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_pretrain(job: PretrainJob, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of pretraining ``job``, in this process or in ``job.pretrain.num_processes`` launched ones.
+
+    With ``run_id``, the Trainer reports into that MLflow run (rank 0 only, when launched).
+    """
+    job_path = write_job(job)
+    if job.pretrain.num_processes == 1:
+        from tasks.train.pretrain import pretrain
+
+        if not run_id:
+            return pretrain(job)
+        with active_mlflow_run(tracking_uri, run_id):
+            return pretrain(job, report_to_mlflow=True)
+    cmd = launch_command(job_path, job.pretrain.num_processes, job.pretrain.accelerate_config, cuda=has_cuda(), mlflow=bool(run_id))
+    env = {**os.environ, **({"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": run_id} if run_id else {})}
+    log = Path(job.output_dir) / "launch.log"
+    with open(log, "w", encoding="utf-8") as f:
+        code = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    if code:
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {code}; the end of {log}:\n{log.read_text(encoding='utf-8')[-4000:]}")
+    return json.loads((Path(job.output_dir) / "summary.json").read_text(encoding="utf-8"))
+
+
+@task(name="pretrain_model")
+def pretrain_model(job: PretrainJob, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of pretraining ``job`` (reporting into MLflow run ``run_id`` when given)."""
+    return run_pretrain(job, tracking_uri, run_id)
