@@ -58,6 +58,20 @@ def stats_metrics(stats: dict) -> dict[str, float]:
     return metrics
 
 
+def rejection_chart(stats: dict):
+    """Return a horizontal bar chart (matplotlib Figure) of a stage's rejections by reason."""
+    from matplotlib.figure import Figure  # the object API: no pyplot global state, safe off the main thread
+
+    reasons = sorted(stats["rejected_by_reason"].items(), key=lambda kv: kv[1])
+    fig = Figure(figsize=(6, 0.4 * len(reasons) + 1.2))
+    ax = fig.add_subplot()
+    ax.barh([r for r, _ in reasons], [n for _, n in reasons], color="#c0504d")
+    ax.set_xlabel("documents rejected")
+    ax.set_title(f"{stats.get('stage', 'stage')}: {stats.get('docs_rejected', 0)} of {stats.get('docs_in', 0)} rejected")
+    fig.tight_layout()
+    return fig
+
+
 @dataclass(frozen=True)
 class StageInput:
     """A dataset a stage read: a folder of shards and the digest of their bytes (MLflow lineage)."""
@@ -143,6 +157,8 @@ class Tracker:
     def log_stage_stats(self, run_id: str, stats: dict) -> None:
         self.log_metrics(run_id, stats_metrics(stats))
         self.client.log_dict(run_id, stats, "stats.json")
+        if stats.get("rejected_by_reason"):
+            self.client.log_figure(run_id, rejection_chart(stats), "rejections.png")
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)

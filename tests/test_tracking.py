@@ -42,6 +42,7 @@ def test_parent_and_child_runs_by_id(mlflow_uri, tmp_path):
     assert run.info.status == "FINISHED"
     (ds,) = run.inputs.dataset_inputs
     assert (ds.dataset.name, ds.dataset.digest) == ("demo/crawl", "abc123")
+    assert [a.path for a in client.list_artifacts(child)] == ["rejections.png", "stats.json"]
     assert tracker.run_url(child).endswith(f"/#/experiments/{tracker.experiment_id}/runs/{child}")
 
     assert client.get_run(tracker.parent_run_id).info.status == "RUNNING"
