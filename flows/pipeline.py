@@ -5,7 +5,10 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
+from pathlib import Path
+
 from flows.data import build_corpus
+from flows.train import train_base_model
 from flows.recipe import Recipe, RunConfig
 from flows.runners import task_runner_for
 from flows.runs import TRACKING_HOOKS, open_run
@@ -14,6 +17,8 @@ from tasks.clean.config import CleanConfig
 from tasks.dedup.config import DedupConfig
 from tasks.deid.config import DeidConfig
 from tasks.ocr.config import OcrConfig
+from tasks.tokenize.config import PackConfig, TokenizerConfig
+from tasks.train.config import ModelConfig, PretrainConfig
 from tasks.extract.config import ExtractConfig
 
 
@@ -31,15 +36,24 @@ def run_pipeline(
     clean: CleanConfig = CleanConfig(),
     dedup: DedupConfig = DedupConfig(),
     deid: DeidConfig = DeidConfig(),
+    tokenizer: TokenizerConfig = TokenizerConfig(),
+    pack: PackConfig = PackConfig(),
+    model: ModelConfig = ModelConfig(),
+    pretrain: PretrainConfig = PretrainConfig(),
 ) -> str:
-    """Run every built stage of the chain in order; return the data run's folder."""
+    """Run every built stage of the chain in order (data, then the base model on its de-identified text); return the run folder."""
     run = run.model_copy(update={"name": run.resolved_name("pipeline")})  # every flow of the chain shares one run folder
     open_run(run, "pipeline")
-    return build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract, ocr=ocr, clean=clean, dedup=dedup, deid=deid)
+    build_corpus.with_options(task_runner=task_runner_for(run))(run=run, crawl=crawl, extract=extract, ocr=ocr, clean=clean, dedup=dedup, deid=deid)
+    train_base_model.with_options(task_runner=task_runner_for(run))(
+        run=run, tokenizer=tokenizer, pack=pack, model=model, pretrain=pretrain, data_stage="deid"
+    )
+    return str(Path(run.runs_dir).resolve() / run.name)
 
 
 def run_recipe(recipe: Recipe) -> str:
     """Run the whole chain of a validated recipe; return the data run's folder."""
     return run_pipeline(
-        run=recipe.run, crawl=recipe.crawl, extract=recipe.extract, ocr=recipe.ocr, clean=recipe.clean, dedup=recipe.dedup, deid=recipe.deid
+        run=recipe.run, crawl=recipe.crawl, extract=recipe.extract, ocr=recipe.ocr, clean=recipe.clean, dedup=recipe.dedup, deid=recipe.deid,
+        tokenizer=recipe.tokenizer, pack=recipe.pack, model=recipe.model, pretrain=recipe.pretrain,
     )

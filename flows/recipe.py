@@ -18,6 +18,8 @@ from tasks.clean.config import CleanConfig
 from tasks.dedup.config import DedupConfig
 from tasks.deid.config import DeidConfig
 from tasks.ocr.config import OcrConfig
+from tasks.tokenize.config import PackConfig, TokenizerConfig
+from tasks.train.config import ModelConfig, PretrainConfig
 from tasks.extract.config import ExtractConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +57,10 @@ class Recipe(BaseModel):
     clean: CleanConfig = Field(default_factory=CleanConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    pack: PackConfig = Field(default_factory=PackConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 
 class RecipeError(ValueError):

@@ -120,13 +120,18 @@ def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
 
     run, crawl, extract = configs
     run = run.model_copy(update={"name": "t2"})
-    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 5}), extract=extract)
+    from tasks.train.config import PretrainConfig
+
+    tiny = PretrainConfig(max_steps=4, eval_steps=2, save_steps=4, logging_steps=1, cpu_threads=1)
+    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 12}), extract=extract, pretrain=tiny)
     client = MlflowClient(tracking_uri=mlflow_uri)
     exp = client.get_experiment_by_name("test-data")
     (pipeline,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'pipeline'")
     (data,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'data'")
-    assert data.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
-    assert pipeline.info.status == data.info.status == "FINISHED"
+    (train,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'train'")
+    assert data.data.tags["mlflow.parentRunId"] == train.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
+    assert pipeline.info.status == data.info.status == train.info.status == "FINISHED"
+    assert client.get_model_version_by_alias("liandan-base", "candidate")  # the chain ends with a registered base model
 
     # A stage that raises marks its child run, the data run and the pipeline run FAILED.
     bad = crawl.model_copy(update={"seeds": [crawl.seeds[0]], "max_pages": 5})
