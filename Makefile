@@ -16,16 +16,19 @@ export ORT_DISABLE_TELEMETRY ?= 1
 
 env: $(STAMP) system
 
-# A CJK font for the OCR tests' rendered images (they skip without one); installed when we are root.
+# System packages the tests use, installed from Debian's archive when we are root (each test skips
+# cleanly without its package): a CJK font for OCR's rendered images, PostgreSQL for the backend test,
+# headless Chromium for the Prefect UI check.
+APT_PACKAGES := fonts-wqy-zenhei fontconfig postgresql chromium
 system:
-	@if [ "$$(id -u)" = 0 ] && ! fc-list 2>/dev/null | grep -qi wqy; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei fontconfig >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! { fc-list 2>/dev/null | grep -qi wqy && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev,dask]'
+	$(PIP) install --quiet -e '.[dev,dask,postgres]'
 	$(PIP) check
 	touch $(STAMP)
 

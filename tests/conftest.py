@@ -54,3 +54,32 @@ def sample_site_url() -> str:
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> tuple[Path, Path]:
+    """A tokenizer trained on the sample's gold texts and a tiny untrained Qwen2 model saved beside it: (model dir, tokenizer dir).
+
+    The starting point of the SFT, distillation, DPO and GRPO tests: ~160K parameters, built from a config, never downloaded.
+    """
+    from tasks.records import make_doc
+    from tasks.store import StageDir
+    from tasks.tokenize.config import TokenizerConfig
+    from tasks.tokenize.stage import build_tokenizer
+    from tasks.tokenize.train import load_tokenizer
+    from tasks.train.config import ModelConfig
+    from tasks.train.model import build_model
+
+    root = tmp_path_factory.mktemp("tiny-base")
+    gold = ROOT / "data" / "sample" / "gold"
+    docs = [make_doc(str(p.relative_to(gold)), p.read_text(encoding="utf-8"), source=p.parent.name) for p in sorted(gold.rglob("*.txt"))]
+    extract = StageDir(root / "extract")
+    extract.commit_shard("part-00000.parquet", docs, [], {"stats": {}})
+    tokenizer_dir = root / "tokenizer"
+    build_tokenizer(extract.shards(), StageDir(tokenizer_dir), TokenizerConfig(vocab_size=1024))
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = build_model(ModelConfig(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=176), tokenizer, seed=0)
+    model_dir = root / "model"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    return model_dir, tokenizer_dir

@@ -1,0 +1,403 @@
+"""Data flow throughput, peak memory and Prefect overhead on N copies of the demo corpus.
+
+The corpus is the bundled sample site copied N times under ``/c0/ … /c<N-1>/`` (root-relative links
+rewritten into each copy, robots.txt and the source prefixes extended to match) behind a root page that
+links every copy, served by ``liandan serve`` in its own process. Each measurement runs the demo
+recipe's data flow (``build_corpus`` with the recipe's sections, as ``liandan run`` calls it, without
+the training flows that follow it) in a fresh process: MLflow on SQLite, the demo's shard size, every
+stage the data flow has today. So the flow is measured whole (crawl over real HTTP, Parquet shards, one
+Prefect task per shard, MLflow runs), not one stage. The copies hold the same text, so de-duplication
+keeps one copy: stages after it see 1× whatever N is.
+
+Prefect runs as one standing ``prefect server start`` for all measurements (``--prefect server``, the
+default: it records every task run, and start-up then excludes the server) or as the CLI's ephemeral
+server inside each flow process (``--prefect ephemeral``: what ``make demo`` pays, ~10 s more start-up).
+
+Per run: wall and CPU seconds of the flow process and the children it reaps (Dask's workers; the
+ephemeral server); from Prefect's database the flow run's and the task runs' durations; from every
+stage's stats.json its steps' own seconds; peak RSS of the flow process (its kernel high-water mark,
+VmHWM, sampled every 50 ms) and the largest summed RSS of its process tree.
+
+Run: ``.venv/bin/python benchmarks/data_flow_scale.py [--factors 1 2 10] [--runners threads:1 dask:2]``
+(Linux: reads /proc). Prints one JSON line per run, then a Markdown table and summary lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "data" / "sample" / "site"
+RECIPE = ROOT / "recipes" / "demo.yaml"
+ROOT_ABSOLUTE = re.compile(rb'((?:href|src)\s*=\s*")/(?!/)')  # "/x" but not protocol-relative "//host/x"
+
+
+def build_site(dest: Path, copies: int) -> None:
+    """Write ``copies`` copies of the sample site under ``dest/c<k>/`` and a root page linking them all.
+
+    Rewriting works on bytes: the GBK/Big5 pages stay byte-identical apart from the inserted ASCII
+    prefix (``="/`` cannot occur inside a multi-byte character of those encodings).
+    """
+    robots = ["User-agent: *"]
+    for k in range(copies):
+        for src in SITE.rglob("*"):
+            if src.is_dir() or src.name in {"robots.txt", "MANIFEST.json"}:
+                continue
+            out = dest / f"c{k}" / src.relative_to(SITE)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            body = src.read_bytes()
+            out.write_bytes(ROOT_ABSOLUTE.sub(rb"\g<1>/c%d/" % k, body) if src.suffix == ".html" else body)
+        robots.append(f"Disallow: /c{k}/private/")
+    (dest / "robots.txt").write_text("\n".join(robots) + "\n", encoding="utf-8")
+    links = "".join(f'<li><a href="/c{k}/index.html">分站{k}</a></li>' for k in range(copies))
+    page = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>分站导航</title></head><body><ul>{links}</ul></body></html>'
+    (dest / "index.html").write_text(page, encoding="utf-8")
+
+
+def recipe_overrides(base_url: str, copies: int) -> list[str]:
+    """Return the ``--set`` overrides that point the demo recipe at the generated site (one level deeper)."""
+    from tasks.crawl.config import CrawlConfig
+
+    sources = {f"/c{k}{prefix}": name for k in range(copies) for prefix, name in CrawlConfig().sources.items()}
+    return [
+        f"crawl.seeds=['{base_url}/index.html']",
+        "crawl.max_depth=4",  # the demo's 3, plus the hop from the root page into a copy
+        "crawl.max_pages=10000000",
+        f"crawl.sources={json.dumps(sources)}",
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_site(folder: Path) -> tuple[subprocess.Popen, str]:
+    """Serve ``folder`` with ``liandan serve`` in its own process (so it shares no GIL with the flow)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "flows.cli", "serve", str(folder), "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the site server did not start")
+
+
+def start_prefect_server(work: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``prefect server start`` on a free port (its database in ``work/prefect``); return it and its API URL."""
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PREFECT_SERVER_DATABASE"))}
+    env |= {"PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    cmd = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with (work / "prefect-server.log").open("w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(api + "/health", timeout=2).status_code == 200:
+                return proc, api
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    stop_group(proc)
+    raise RuntimeError(f"prefect server did not start:\n{(work / 'prefect-server.log').read_text()[-3000:]}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _proc_status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        out += children
+        todo += children
+    return out
+
+
+@dataclass
+class MemoryWatch:
+    """Samples a process tree: the root's peak RSS (VmHWM) and the tree's largest summed RSS."""
+
+    pid: int
+    interval_s: float = 0.05
+    root_peak_kb: int = 0
+    tree_peak_kb: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.root_peak_kb = max(self.root_peak_kb, _proc_status_kb(self.pid, "VmHWM"))
+            tree = sum(_proc_status_kb(p, "VmRSS") for p in [self.pid, *_descendants(self.pid)])
+            self.tree_peak_kb = max(self.tree_peak_kb, tree)
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _utc(text: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(text)  # Prefect's SQLite columns hold naive UTC
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def run_data_flow(recipe_path: str, overrides: list[str]) -> None:
+    """The flow process: load the recipe as the CLI does, then run its data flow alone."""
+    import inspect
+
+    from flows.cli import configure_environment
+    from flows.recipe import load_recipe
+
+    recipe = load_recipe(recipe_path, overrides)
+    configure_environment(recipe.run.runs_dir)
+    from flows.data import build_corpus
+    from flows.runners import task_runner_for
+
+    sections = {name: getattr(recipe, name) for name in inspect.signature(build_corpus.fn).parameters}
+    print(build_corpus.with_options(task_runner=task_runner_for(recipe.run))(**sections))
+
+
+def prefect_timings(db: Path, run_name: str, logged_tasks: int, settle_s: float) -> dict:
+    """Return a run's flow-run and task-run times from Prefect's SQLite database.
+
+    Task runs reach the database as events; a standing server may still be writing them when the
+    flow process exits, so wait up to ``settle_s`` for the ``logged_tasks`` the flow's log finished.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        con = sqlite3.connect(db)
+        try:
+            (data_id, f_start, f_end), = con.execute("SELECT id, start_time, end_time FROM flow_run WHERE name = ?", (f"data-{run_name}",))
+            rows = con.execute("SELECT name, start_time, end_time FROM task_run WHERE flow_run_id = ?", (data_id,)).fetchall()
+        finally:
+            con.close()
+        tasks = [(name.rsplit("-", 1)[0], _utc(s), _utc(e)) for name, s, e in rows if s and e]
+        if len(tasks) >= logged_tasks or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    extract = [(s, e) for name, s, e in tasks if name == "extract_shard"]
+    return {
+        "flow_start": _utc(f_start).timestamp(),
+        "flow_s": (_utc(f_end) - _utc(f_start)).total_seconds(),
+        "tasks": len(tasks),
+        "tasks_unrecorded": logged_tasks - len(tasks),  # finished in the flow's log, missing or incomplete in the database
+        "tasks_s": sum((e - s).total_seconds() for _, s, e in tasks),
+        "tasks_s_by_name": {n: round(sum((e - s).total_seconds() for m, s, e in tasks if m == n), 2) for n in sorted({m for m, _, _ in tasks})},
+        "extract_tasks": len(extract),
+        "extract_tasks_s": sum((e - s).total_seconds() for s, e in extract),
+        "span_s_by_name": {  # first start to last end of each task: the stage's wall time inside the flow run
+            n: round((max(e for m, _, e in tasks if m == n) - min(s for m, s, _ in tasks if m == n)).total_seconds(), 2)
+            for n in sorted({m for m, _, _ in tasks})
+        },
+    }
+
+
+def chain_stats(run_dir: Path) -> list[dict]:
+    """Return every stage's stats.json in chain order (following each stage's ``upstream``)."""
+    stages = {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in run_dir.glob("*/stats.json")}
+    chain, upstream = [], None
+    while (nxt := next((s for s in stages.values() if s.get("upstream") == upstream and s not in chain), None)) is not None:
+        chain.append(nxt)
+        upstream = nxt["stage"]
+    return chain
+
+
+def run_flow(work: Path, base_url: str, copies: int, runner: str, workers: int, shard_docs: int, name: str, api: str) -> dict:
+    """Run the demo recipe's data flow on the generated site in a fresh process; return its measurements.
+
+    ``api``: a Prefect server's API URL, or "" for the CLI's default, Prefect's ephemeral server.
+    """
+    runs_dir = work / "runs"
+    overrides = [
+        *recipe_overrides(base_url, copies),
+        f"run.name={name}", f"run.runs_dir={runs_dir}", f"run.shard_docs={shard_docs}",
+        f"run.runner={runner}", f"run.max_workers={workers}",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PREFECT_SERVER_DATABASE", "MLFLOW_TRACKING"))}
+    env["PREFECT_HOME"] = str(work / "prefect")  # one Prefect database for all runs: migrated once, by the warm-up run
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # Prefect's 20 s default fails on a busy 2-core box
+    if api:
+        env["PREFECT_API_URL"] = api
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--data-flow", str(RECIPE), *overrides]
+    log = work / f"{name}.log"
+    started = time.time()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    watch = MemoryWatch(proc.pid)
+    # wait4, not Popen.wait: its rusage holds the CPU seconds of the flow process and of every child it
+    # reaped (Prefect's server, Dask's workers), which other processes on the machine barely move
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.time() - started
+    watch.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"run {name} failed:\n{log.read_text()[-4000:]}")
+    chain = chain_stats(runs_dir / name)
+    by_stage = {s["stage"]: s for s in chain}
+    logged = len(re.findall(r"Task run '[^']+' - Finished in state", log.read_text(errors="replace")))
+    timings = prefect_timings(work / "prefect" / "prefect.db", name, logged, settle_s=60 if api else 0)
+    return {
+        "copies": copies, "runner": f"{runner}:{workers}", "shard_docs": shard_docs,
+        "kept": {s["stage"]: s["docs_kept"] for s in chain},
+        "mb_fetched": round(by_stage["crawl"]["counters"].get("bytes_fetched", 0) / 1e6, 1),
+        "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "startup_s": round(timings["flow_start"] - started, 2), "flow_s": round(timings["flow_s"], 2),
+        "tasks": timings["tasks"], "tasks_unrecorded": timings["tasks_unrecorded"], "tasks_s": round(timings["tasks_s"], 2),
+        "tasks_s_by_name": timings["tasks_s_by_name"], "steps_s_by_stage": {s["stage"]: round(s["seconds"], 2) for s in chain},
+        "steps_s": round(sum(s["seconds"] for s in chain), 2),
+        "extract_tasks": timings["extract_tasks"], "extract_tasks_s": round(timings["extract_tasks_s"], 2),
+        "extract_steps_s": round(by_stage["extract"]["seconds"], 2), "span_s_by_name": timings["span_s_by_name"],
+        "flow_peak_mb": round(watch.root_peak_kb / 1024), "tree_peak_mb": round(watch.tree_peak_kb / 1024),
+    }  # fmt: skip
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    mem_gib = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024  # MemTotal, kB
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib} GiB RAM, Python {sys.version.split()[0]}; load average at the end {load} (1/5/15 min)"
+
+
+def _longest(spans: dict[str, float], n: int = 3) -> str:
+    return ", ".join(f"{name} {t}" for name, t in sorted(spans.items(), key=lambda kv: -kv[1])[:n])
+
+
+def print_report(results: list[dict]) -> None:
+    print(f"\nmachine: {machine()}\n")
+    stages = list(results[0]["kept"])
+    print(f"| corpus | runner | docs kept ({' → '.join(stages)}) | wall s | CPU s | startup s | flow run s | pages/s in the flow run "
+          "| longest task spans s | flow process peak RSS MB | all processes peak RSS MB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        kept = " → ".join(str(r["kept"].get(s, "–")) for s in stages)
+        print(f"| {r['copies']}× | {r['runner']} | {kept} | {r['wall_s']} | {r['cpu_s']} | {r['startup_s']} | {r['flow_s']} "
+              f"| {r['kept']['crawl'] / r['flow_s']:.0f} | {_longest(r['span_s_by_name'])} | {r['flow_peak_mb']} | {r['tree_peak_mb']} |")  # fmt: skip
+    print()
+    for r in (r for r in results if r["runner"] == "threads:1"):  # one worker: task runs do not overlap, so they add up
+        outside = r["wall_s"] - r["tasks_s"]
+        per_task_ms = 1000 * (r["extract_tasks_s"] - r["extract_steps_s"]) / max(1, r["extract_tasks"])
+        print(f"{r['copies']}× threads:1 — outside any task (Prefect + MLflow + start-up): {outside:.1f} s = {100 * outside / r['wall_s']:.0f}% of wall "
+              f"(start-up {r['startup_s']} s, in the flow run {r['flow_s'] - r['tasks_s']:.1f} s); "
+              f"{r['tasks']} task runs {r['tasks_s']} s vs steps {r['steps_s']} s (stats.json); "
+              f"an extract task runs {per_task_ms:.0f} ms beyond its steps (Parquet I/O + task engine)"
+              + (f"; {r['tasks_unrecorded']} task runs unrecorded" if r["tasks_unrecorded"] else ""))  # fmt: skip
+    by_key = {(r["copies"], r["runner"]): r for r in results}
+    for copies in sorted({r["copies"] for r in results}):
+        one, two = by_key.get((copies, "threads:1")), by_key.get((copies, "dask:2"))
+        if one and two:
+            print(f"{copies}× dask:2 vs threads:1 — flow run {one['flow_s'] / two['flow_s']:.2f}×, "
+                  f"wall {one['wall_s'] / two['wall_s']:.2f}×, CPU {one['cpu_s'] / two['cpu_s']:.2f}×; by task span: "
+                  + ", ".join(f"{n} {one['span_s_by_name'][n] / max(t, 1e-9):.2f}×" for n, t in two["span_s_by_name"].items() if t >= 1 and n in one["span_s_by_name"]))  # fmt: skip
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--data-flow"]:  # the flow process of one measurement: --data-flow RECIPE [SECTION.KEY=VALUE ...]
+        run_data_flow(sys.argv[2], sys.argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 10], help="copies of the demo corpus")
+    parser.add_argument("--runners", nargs="+", default=["threads:1", "dask:2"], help="RUNNER:WORKERS, e.g. threads:1 dask:2")
+    parser.add_argument("--shard-docs", type=int, default=8, help="documents per shard (the demo recipe's 8 by default)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per (corpus, runner); the fastest is reported, all walls listed")
+    parser.add_argument(
+        "--prefect", choices=["server", "ephemeral"], default="server",
+        help="server: one `prefect server start` for all runs (it records every task run); ephemeral: the CLI's default, "
+        "a server per run inside the flow process's start-up (it can lose the last task-run events when the run ends)",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="liandan-scale-") as tmp:
+        work = Path(tmp)
+        prefect_server, api = start_prefect_server(work) if args.prefect == "server" else (None, "")
+        try:
+            measure(args, work, api, results)
+        finally:
+            if prefect_server is not None:
+                stop_group(prefect_server)
+    print(f"Prefect: {'one standing server' if api else 'ephemeral server per run'}; shard_docs={args.shard_docs}")
+    print_report(results)
+    first = [r for r in results if r["copies"] == args.factors[0]]
+    for r in results:  # sanity: N copies crawl N times the pages of one copy (plus the root page)
+        assert r["kept"]["crawl"] - 1 == (first[0]["kept"]["crawl"] - 1) * r["copies"] // args.factors[0], r["kept"]
+
+
+def measure(args: argparse.Namespace, work: Path, api: str, results: list[dict]) -> None:
+    """Run every (corpus, runner) of ``args``, appending the fastest run of each to ``results``."""
+    for copies in [0, *args.factors]:  # 0: the warm-up, on one copy, migrates Prefect's and MLflow's databases
+        site = work / f"site-x{copies}"
+        build_site(site, max(copies, 1))
+        server, url = serve_site(site)
+        try:
+            if copies == 0:
+                run_flow(work, url, 1, "threads", 1, args.shard_docs, "warmup", api)
+                continue
+            for spec in args.runners:
+                runner, workers = spec.split(":")
+                runs = [
+                    run_flow(work, url, copies, runner, int(workers), args.shard_docs, f"x{copies}-{runner}{workers}-{i}", api)
+                    for i in range(args.repeats)
+                ]
+                result = min(runs, key=lambda r: r["wall_s"])  # the least disturbed run: other load only adds
+                result["walls_s"] = [r["wall_s"] for r in runs]
+                print(json.dumps(result), flush=True)
+                results.append(result)
+        finally:
+            server.kill()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
