@@ -5,9 +5,11 @@ over shards with one Prefect task per shard, publish its stats, and close the pa
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import get_run_logger, unmapped
@@ -17,8 +19,19 @@ from pydantic import BaseModel
 
 from flows.recipe import RunConfig
 from tasks.steps import ShardStats
-from tasks.store import RunStore, StageDir, config_digest
-from tasks.tracking import FLOW_RUN_ID_TAG, StageInput, Tracker, close_flow_run, connect, find_flow_run, resolve_tracking_uri
+from tasks.store import RunStore, StageDir, atomic_write_json, config_digest
+from tasks.tracking import (
+    FLOW_RUN_ID_TAG,
+    StageInput,
+    Tracker,
+    close_flow_run,
+    connect,
+    find_flow_run,
+    register_model,
+    resolve_tracking_uri,
+)
+
+DONE_FILE = "done.json"  # a model stage's record of its finished job: digest, summary, registered version
 
 
 @dataclass
@@ -170,3 +183,59 @@ def run_shard_stage(
         raise
     ctx.tracker.end(child, "FINISHED")
     return out
+
+
+@contextmanager
+def tracked_stage(ctx: RunContext, child: str) -> Iterator[None]:
+    """End the stage's child run FINISHED, or FAILED when the stage raises."""
+    try:
+        yield
+    except BaseException:
+        ctx.tracker.end(child, "FAILED")
+        raise
+    ctx.tracker.end(child, "FINISHED")
+
+
+def final_metrics(summary: dict) -> dict[str, float]:
+    """Return a training summary's top-level numbers as ``final.<key>`` metrics (curves come from the trainer)."""
+    return {f"final.{k}": float(v) for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+@dataclass
+class ModelStage:
+    """A stage that makes a model: what its MLflow child run is called and logs, and when it can be skipped."""
+
+    stage: str  # folder under the run and the child run's liandan.stage tag
+    run_name: str  # the child run's name, saying what ran (sft-lora-r16)
+    params: dict[str, str]  # logged once on the child run; prefix them so they never clash with the trainer's own
+    digest: str  # of the job and its inputs: a finished stage with the same digest is not retrained
+    registered_model: str  # registry name of the result ("" logs the model without registering it)
+    description: str  # the registered model's description
+    upstream: StageDir | None = None  # logged as the stage's input dataset
+    metrics: Callable[[dict], dict[str, float]] = field(default=final_metrics)
+
+
+def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str], dict]) -> dict:
+    """Run ``train(tracking_uri, child_run_id)`` in the stage's child run, log and register its model; return its summary.
+
+    ``train`` returns a summary holding ``model_dir``. A finished stage (``done.json`` with the same digest)
+    is not retrained on a rerun: its summary and registered version are reused, and ``stage_skipped`` is 1.
+    """
+    out = ctx.store.stage(spec.stage)
+    child = ctx.tracker.start_stage(spec.stage, None, run_name=spec.run_name)
+    with tracked_stage(ctx, child):
+        ctx.tracker.log_params(child, spec.params)
+        if spec.upstream is not None:
+            ctx.tracker.log_inputs(child, stage_inputs(ctx, spec.upstream))
+        done_path = out.root / DONE_FILE
+        done = json.loads(done_path.read_text(encoding="utf-8")) if done_path.exists() else {}
+        skipped = done.get("digest") == spec.digest
+        if skipped:
+            summary, version = done["summary"], done["model_version"]
+        else:
+            summary = train(resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir), child)
+            ctx.tracker.client.log_artifacts(child, summary["model_dir"], "model")
+            version = register_model(ctx.tracker.client, child, "model", spec.registered_model, spec.description) if spec.registered_model else ""
+            atomic_write_json(done_path, {"digest": spec.digest, "summary": summary, "model_version": version, "mlflow_run_id": child})
+        ctx.tracker.log_metrics(child, spec.metrics(summary) | {"stage_skipped": float(skipped)}, step=int(summary.get("steps", 0)))
+    return {**summary, "model_version": version, "mlflow_run_id": child}

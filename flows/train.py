@@ -7,43 +7,27 @@ child runs and keep their own records (``tokenize/liandan_tokenizer.json``, ``pr
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
-from flows.runs import TRACKING_HOOKS, RunContext, open_run, run_shard_stage, stage_inputs
-from tasks.store import StageDir, atomic_write_json, config_digest
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
+from tasks.store import StageDir, config_digest
 from tasks.tokenize.config import PackConfig, TokenizerConfig
 from tasks.tokenize.stage import PACK, TOKENIZE, tokenizer_digest
 from tasks.tokenize.task import encode_shard, train_tokenizer_task
-from tasks.tracking import Tracker, flatten_params, resolve_tracking_uri, stats_metrics
+from tasks.tracking import flatten_params, stats_metrics
 from tasks.train.config import ModelConfig, PretrainConfig, PretrainJob
 from tasks.train.task import pretrain_model
 
 PRETRAIN = "pretrain"
 CANDIDATE_ALIAS = "candidate"
-DONE_FILE = "done.json"
 
 
 def _flow_run_name() -> str:
     run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
     return f"train-{run.resolved_name('train')}"
-
-
-@contextmanager
-def tracked_stage(ctx: RunContext, child: str) -> Iterator[None]:
-    """End the stage's child run FINISHED, or FAILED when the stage raises."""
-    try:
-        yield
-    except BaseException:
-        ctx.tracker.end(child, "FAILED")
-        raise
-    ctx.tracker.end(child, "FINISHED")
 
 
 def compression_metrics(report: dict[str, dict]) -> dict[str, float]:
@@ -82,20 +66,6 @@ def pack_stage(ctx: RunContext, cfg: PackConfig, upstream: StageDir, tokenizer: 
     return out
 
 
-def register_model(tracker: Tracker, run_id: str, artifact_path: str, name: str) -> str:
-    """Register the run's ``artifact_path`` as a new version of ``name`` with the alias ``candidate``; return the version."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        tracker.client.create_registered_model(name, description="Base models pretrained by liandan's train_base_model flow.")
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    version = tracker.client.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id)
-    tracker.client.set_registered_model_alias(name, CANDIDATE_ALIAS, version.version)
-    return str(version.version)
-
-
 def summary_metrics(summary: dict) -> dict[str, float]:
     """Return the pretraining summary's figures as MLflow metrics (the curve itself comes from the Trainer)."""
     metrics = {f"final.eval_{s}_ppl": e["ppl"] for s, e in summary["eval"].items()}
@@ -113,27 +83,21 @@ def pretrain_stage(ctx: RunContext, model: ModelConfig, cfg: PretrainConfig, pac
     """
     out = ctx.store.stage(PRETRAIN)
     job = PretrainJob(data_dir=str(packed.root), tokenizer_dir=str(tokenizer.root), output_dir=str(out.root), model=model, pretrain=cfg)
-    digest = f"{config_digest(job)}:{(packed.read_stats() or {}).get('output_digest', '')}:{tokenizer_digest(tokenizer.root)}"
-    child = ctx.tracker.start_stage(PRETRAIN, None)
-    with tracked_stage(ctx, child):
+    spec = ModelStage(
+        stage=PRETRAIN,
+        run_name=PRETRAIN,
         # Prefixed: HF's MLflowCallback logs TrainingArguments and the model config unprefixed into this
         # same run, and MLflow refuses a param logged twice with different values.
-        ctx.tracker.log_params(child, {f"model.{k}": v for k, v in flatten_params(model).items()} | {f"pretrain.{k}": v for k, v in flatten_params(cfg).items()})
-        ctx.tracker.log_inputs(child, stage_inputs(ctx, packed))
-        done_path = out.root / DONE_FILE
-        done = json.loads(done_path.read_text(encoding="utf-8")) if done_path.exists() else {}
-        skipped = done.get("digest") == digest
-        if skipped:
-            summary, version = done["summary"], done["model_version"]
-        else:
-            uri = resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir)
-            summary = pretrain_model(job, tracking_uri=uri, run_id=child)
-            ctx.tracker.client.log_artifacts(child, summary["model_dir"], "model")
-            version = register_model(ctx.tracker, child, "model", cfg.registered_model) if cfg.registered_model else ""
-            atomic_write_json(done_path, {"digest": digest, "summary": summary, "model_version": version, "mlflow_run_id": child})
-        ctx.tracker.log_metrics(child, summary_metrics(summary) | {"stage_skipped": float(skipped)}, step=summary["steps"])
-        _summarize(ctx, child, summary, cfg.registered_model, version)
-    return {**summary, "model_version": version}
+        params={f"model.{k}": v for k, v in flatten_params(model).items()} | {f"pretrain.{k}": v for k, v in flatten_params(cfg).items()},
+        digest=f"{config_digest(job)}:{(packed.read_stats() or {}).get('output_digest', '')}:{tokenizer_digest(tokenizer.root)}",
+        registered_model=cfg.registered_model,
+        description="Base models pretrained by liandan's train_base_model flow.",
+        upstream=packed,
+        metrics=summary_metrics,
+    )
+    summary = run_model_stage(ctx, spec, lambda uri, child: pretrain_model(job, tracking_uri=uri, run_id=child))
+    _summarize(ctx, summary["mlflow_run_id"], summary, cfg.registered_model, summary["model_version"])
+    return summary
 
 
 def _summarize(ctx: RunContext, child: str, summary: dict, name: str, version: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,11 +116,11 @@ class Tracker:
     def run_url(self, run_id: str | None = None) -> str:
         return f"{self.ui_url}/#/experiments/{self.experiment_id}/runs/{run_id or self.parent_run_id}"
 
-    def start_stage(self, stage: str, cfg: BaseModel | None) -> str:
-        """Create a child run for a stage, with its config as params; return its id."""
+    def start_stage(self, stage: str, cfg: BaseModel | None, run_name: str = "") -> str:
+        """Create a child run for a stage (named ``run_name``, else the stage), with its config as params; return its id."""
         run = self.client.create_run(
             self.experiment_id,
-            run_name=stage,
+            run_name=run_name or stage,
             tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, "liandan.stage": stage},
         )
         if cfg is not None:
@@ -162,6 +164,39 @@ class Tracker:
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
+
+
+def register_model(client: MlflowClient, run_id: str, artifact_path: str, name: str, description: str, alias: str = "candidate") -> str:
+    """Register the run's ``artifact_path`` as a new version of ``name``, give it ``alias``; return the version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, description=description)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(name, source=f"runs:/{run_id}/{artifact_path}", run_id=run_id)
+    client.set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
+
+
+@contextmanager
+def active_mlflow_run(tracking_uri: str, run_id: str) -> Iterator[None]:
+    """Make ``run_id`` MLflow's active run in this thread, for HF's MLflowCallback (it only logs to the active run).
+
+    The rest of liandan logs by run id; trainers are the one place that needs MLflow's thread-local
+    state, so it is set and restored around the training call only.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            yield
+            mlflow.flush_async_logging()  # the callback logs asynchronously; the flow reads the metrics next
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def connect(tracking_uri: str) -> MlflowClient:

@@ -5,36 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from prefect import task
 
+from tasks.tracking import active_mlflow_run
 from tasks.train.config import PretrainJob, has_cuda
 from tasks.train.launch import launch_command
 
 JOB_FILE = "job.yaml"
-
-
-@contextmanager
-def active_mlflow_run(tracking_uri: str, run_id: str) -> Iterator[None]:
-    """Make ``run_id`` MLflow's active run in this thread, for HF's MLflowCallback (it only logs to the active run).
-
-    The rest of liandan logs by run id; this is the one place that needs MLflow's thread-local state,
-    so it is set and restored around the training call only.
-    """
-    import mlflow
-
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        with mlflow.start_run(run_id=run_id):
-            yield
-            mlflow.flush_async_logging()  # the callback logs asynchronously; the flow reads the metrics next
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def write_job(job: PretrainJob) -> Path:
