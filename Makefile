@@ -12,7 +12,7 @@ export DO_NOT_TRACK ?= true
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export ORT_DISABLE_TELEMETRY ?= 1
 
-.PHONY: env demo test ui clean system
+.PHONY: env demo test ui deploy clean system
 
 env: $(STAMP) system
 
@@ -38,15 +38,38 @@ demo: env
 test: env
 	$(PY) -m pytest -q
 
+# Both UIs, a process worker per work pool, and the sample site the demo recipe crawls (so a data run
+# triggered from the Prefect UI with its default parameters works); `make deploy` in a second terminal
+# applies the deployments. The pools are made first, with their limits, so the two workers do not race to
+# create them in Prefect's SQLite store. Each service runs in its own session, so Ctrl-C reaches it once,
+# as a SIGTERM from the trap (Prefect's CLIs escalate a second signal to SIGKILL), workers first. A worker
+# turns SIGTERM into a SIGINT to itself, which a background job of a non-interactive shell ignores, so
+# workers start with SIGINT restored (env --default-signal, GNU coreutils ≥ 8.31).
+PREFECT_PORT ?= 4200
+MLFLOW_PORT  ?= 5000
+PREFECT_API  := http://127.0.0.1:$(PREFECT_PORT)/api
 ui: env
 	@mkdir -p $(RUNS)/prefect $(RUNS)/mlartifacts
-	@echo "Prefect UI: http://127.0.0.1:4200"
-	@echo "MLflow UI:  http://127.0.0.1:5000"
-	PREFECT_HOME=$(abspath $(RUNS))/prefect $(VENV)/bin/prefect server start --host 127.0.0.1 --port 4200 & \
-	$(VENV)/bin/mlflow server --host 127.0.0.1 --port 5000 \
+	@export PREFECT_HOME=$(abspath $(RUNS))/prefect PREFECT_API_URL=$(PREFECT_API) PREFECT_UI_API_URL=$(PREFECT_API) \
+		MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false; \
+	trap 'trap - INT TERM EXIT; kill $$workers 2>/dev/null; wait $$workers; kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
+	setsid $(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) & pids=$$!; \
+	setsid $(VENV)/bin/mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 \
 		--backend-store-uri sqlite:///$(abspath $(RUNS))/mlflow.db \
-		--default-artifact-root $(abspath $(RUNS))/mlartifacts & \
+		--default-artifact-root $(abspath $(RUNS))/mlartifacts & pids="$$pids $$!"; \
+	setsid $(VENV)/bin/liandan serve data/sample/site --port 8731 & pids="$$pids $$!"; \
+	until $(PY) -c "import urllib.request as u; u.urlopen('$(PREFECT_API)/health')" 2>/dev/null; do sleep 1; done; \
+	$(PY) -m deployments.deploy --pools-only; \
+	setsid env --default-signal=INT $(VENV)/bin/prefect worker start --pool liandan-process --type process & workers=$$!; \
+	setsid env --default-signal=INT $(VENV)/bin/prefect worker start --pool liandan-gpu --type process & workers="$$workers $$!"; \
+	echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)   MLflow UI: http://127.0.0.1:$(MLFLOW_PORT)   then: make deploy"; \
 	wait
+
+# The nightly data, weekly training and full-pipeline deployments (deployments/deploy.py), their work
+# pools and the data-completed trigger, with the recipe's sections as default parameters.
+RECIPE ?= recipes/demo.yaml
+deploy: env
+	PREFECT_HOME=$(abspath $(RUNS))/prefect PREFECT_API_URL=$${PREFECT_API_URL:-$(PREFECT_API)} $(PY) -m deployments.deploy --recipe $(RECIPE)
 
 clean:
 	rm -rf $(RUNS)

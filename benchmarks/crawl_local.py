@@ -70,7 +70,7 @@ def main() -> None:
     try:
         for concurrency, per_host in [(8, 2), (8, 8), (16, 16), (32, 32)]:
             cfg = CrawlConfig(
-                seeds=[base + "/p/0"], max_depth=20, max_pages=args.pages, concurrency=concurrency,
+                seeds=[base + "/p/0"], allowed_networks=["127.0.0.1/32"], max_depth=20, max_pages=args.pages, concurrency=concurrency,
                 per_host_concurrency=per_host, politeness_delay_s=0.0,
             )  # fmt: skip
             rates = []

@@ -75,6 +75,7 @@ def recipe_overrides(base_url: str, copies: int) -> list[str]:
     sources = {f"/c{k}{prefix}": name for k in range(copies) for prefix, name in CrawlConfig().sources.items()}
     return [
         f"crawl.seeds=['{base_url}/index.html']",
+        "crawl.allowed_networks=['127.0.0.1/32']",  # the site is served on this machine: loopback is refused unless listed
         "crawl.max_depth=4",  # the demo's 3, plus the hop from the root page into a copy
         "crawl.max_pages=10000000",
         f"crawl.sources={json.dumps(sources)}",

@@ -1,6 +1,6 @@
 """The ``liandan`` command: run a recipe's whole chain, run one stage on a JSONL file, serve a folder.
 
-    liandan run recipes/demo.yaml [--set run.name=x] [--serve data/sample/site]
+    liandan run recipes/demo.yaml [--set run.name=x] [--serve data/sample/site] [--flow data|train|align]
     liandan step extract --input pages.jsonl --output texts.jsonl [--config extract.yaml]
     liandan audit demo
     liandan serve data/sample/site --port 8731
@@ -33,6 +33,7 @@ def configure_environment(runs_dir: str | Path) -> None:
     os.environ.setdefault("PREFECT_HOME", str(Path(runs_dir).resolve() / "prefect"))
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # the default 20 s is too short on a busy 2-core machine
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"serving {args.serve} at {seed.scheme}://{seed.netloc}/")
     started = time.perf_counter()
     try:
-        run_dir = run_recipe(recipe)
+        run_dir = run_recipe(recipe, args.flow)
     finally:
         if server is not None:
             server.shutdown()
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole chain of a recipe")
     run.add_argument("recipe", help="recipe YAML, e.g. recipes/demo.yaml")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one recipe setting (value parsed as YAML); repeatable")
+    run.add_argument("--flow", choices=["all", "data", "train", "align"], default="all", help="the whole chain (default), or one of its flows on the recipe's run folder")
     run.add_argument("--serve", metavar="FOLDER", help="serve FOLDER over HTTP on the first seed's host:port while the chain runs (the demo's sample site)")
     run.set_defaults(func=cmd_run)
 

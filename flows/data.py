@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, unmapped
+from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
-from flows.runs import TRACKING_HOOKS, RunContext, open_run, publish_stage, run_shard_stage
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, publish_stage, run_model_stage, run_shard_stage
+from tasks.store import config_digest
+from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
 from tasks.clean.task import clean_shard
@@ -23,6 +26,13 @@ from tasks.extract.config import ExtractConfig
 from tasks.extract.task import extract_shard
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.task import cluster_duplicates, dedup_shard, sign_shard
+from tasks.quality.config import QualityConfig
+from tasks.quality.report import confusion_figure, read_scores, score_histogram, tier_table
+from tasks.quality.task import score_shard, train_quality_model
+from tasks.mixture.config import MixtureConfig
+from tasks.mixture.plan import MixturePlan
+from tasks.mixture.report import mixture_chart, table_rows, weights_chart
+from tasks.mixture.task import mix_shard, plan_mixture_task
 from tasks.steps import ShardStats
 from tasks.store import StageDir
 
@@ -61,6 +71,74 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
     return prepare
 
 
+def quality_model(ctx: RunContext, cfg: QualityConfig, weak_labels: StageDir) -> str:
+    """Return the folder of the classifier to score with: trained, logged and registered in its own child run, or
+    the registered version ``cfg.model_version`` (a number or an alias) downloaded from MLflow."""
+    if cfg.model_version:
+        import mlflow.artifacts
+
+        client = ctx.tracker.client
+        version = client.get_model_version(cfg.registered_model, cfg.model_version) if cfg.model_version.isdigit() else client.get_model_version_by_alias(cfg.registered_model, cfg.model_version)
+        dst = ctx.store.stage("quality_model").root / f"v{version.version}"
+        dst.mkdir(parents=True, exist_ok=True)
+        uri = resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir)
+        return mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="model", dst_path=str(dst), tracking_uri=uri)
+    out = str(ctx.store.stage("quality_model").root)
+    spec = ModelStage(
+        stage="quality_model",
+        run_name=f"quality-train-C{cfg.C:g}",
+        params={f"quality.{k}": v for k, v in flatten_params(cfg).items()},
+        digest=f"{config_digest(cfg)}:{(weak_labels.read_stats() or {}).get('output_digest', '')}",
+        registered_model=cfg.registered_model,
+        description="Quality classifiers (high/medium/low) trained by liandan's build_corpus flow.",
+        metrics=lambda r: {f"heldout.{k}": float(v) for k, v in r["summary"]["metrics"].items() if isinstance(v, (int, float))},
+    )
+    trained = run_model_stage(ctx, spec, lambda _uri, _child: train_quality_model(cfg, out, [str(weak_labels.root)]))
+    ctx.tracker.client.log_figure(trained["mlflow_run_id"], confusion_figure(trained["summary"]["confusion"]), "confusion.png")
+    ctx.tracker.client.log_dict(trained["mlflow_run_id"], trained["summary"], "summary.json")
+    return trained["model_dir"]
+
+
+def quality_stage(ctx: RunContext, cfg: QualityConfig, upstream: StageDir, weak_labels: StageDir) -> StageDir:
+    """Score every document's quality, route it by tier; log the score histogram and the per-source tier table."""
+    model_dir = quality_model(ctx, cfg, weak_labels)
+    out = run_shard_stage(ctx, "quality", score_shard, cfg, upstream, model_dir=model_dir)
+    stats = out.read_stats() or {}
+    child = stats["mlflow_run_id"]
+    scores, tiers = read_scores([*out.shards(), *out.rejected_shards()])
+    ctx.tracker.client.log_figure(child, score_histogram(scores, tiers, cfg.high_cutoff, cfg.low_cutoff), "quality_histogram.png")
+    rows = tier_table(stats.get("counters", {}))
+    if rows:
+        ctx.tracker.client.log_table(child, {k: [r[k] for r in rows] for k in rows[0]}, "quality_tiers.json")
+    create_table_artifact(table=rows or [{"source": "(none)"}], key="quality-tiers", description=f"**quality** tiers per source of run `{ctx.name}`.")
+    return out
+
+
+def mixture_stage(ctx: RunContext, cfg: MixtureConfig, upstream: StageDir) -> StageDir:
+    """Plan the mixture over all shards once (weights, budget, copies), apply it per shard; chart it in MLflow and Prefect."""
+    plans: list[MixturePlan] = []
+
+    def prepare(out: StageDir, shards: list[Path]) -> dict[str, int]:
+        plans.append(MixturePlan(**plan_mixture_task(shards=[str(p) for p in shards], out_dir=str(out.root), cfg=cfg)))
+        return plans[0].counters()
+
+    out = run_shard_stage(ctx, "mixture", mix_shard, cfg, upstream, prepare=prepare)
+    plan, child = plans[0], (out.read_stats() or {})["mlflow_run_id"]
+    rows = table_rows(plan.table)
+    ctx.tracker.client.log_table(child, {k: [r[k] for r in rows] for k in rows[0]} if rows else {"source": []}, "mixture_table.json")
+    ctx.tracker.client.log_figure(child, mixture_chart(plan.table), "mixture.png")
+    ctx.tracker.log_metrics(child, {f"weight.{source}": w for source, w in plan.weights.items()})
+    if plan.doremi:
+        ctx.tracker.client.log_figure(child, weights_chart(plan.doremi["history"], plan.weights), "doremi_weights.png")
+        ctx.tracker.log_metric_history(child, [{f"doremi.{source}": w for source, w in weights.items()} for weights in plan.doremi["history"]])
+    create_table_artifact(
+        table=rows or [{"source": "(none)"}],
+        key="mixture-table",
+        description=f"**mixture** ({cfg.mode}) of run `{ctx.name}`: share per source before → after. " + " ".join(plan.warnings),
+    )
+    return out
+
+
 @flow(name="build_corpus", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
 def build_corpus(
     run: RunConfig = RunConfig(),
@@ -70,13 +148,17 @@ def build_corpus(
     clean: CleanConfig = CleanConfig(),
     dedup: DedupConfig = DedupConfig(),
     deid: DeidConfig = DeidConfig(),
+    quality: QualityConfig = QualityConfig(),
+    mixture: MixtureConfig = MixtureConfig(),
 ) -> str:
-    """Crawl → extract → OCR → clean → dedup → de-identify; return the run folder."""
+    """Crawl → extract → OCR → clean → dedup → de-identify → quality tiers → mix sources; return the run folder."""
     ctx = open_run(run, "data")
     pages = crawl_stage(ctx, crawl)
     texts = run_shard_stage(ctx, "extract", extract_shard, extract, pages)
     texts = run_shard_stage(ctx, "ocr", ocr_shard, ocr, texts, warc_dir=str(pages.root / WARC_DIR))
-    texts = run_shard_stage(ctx, "clean", clean_shard, clean, texts)
+    texts = cleaned = run_shard_stage(ctx, "clean", clean_shard, clean, texts)
     texts = run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
-    run_shard_stage(ctx, "deid", deid_shard, deid, texts)
+    texts = run_shard_stage(ctx, "deid", deid_shard, deid, texts)
+    texts = quality_stage(ctx, quality, texts, weak_labels=cleaned)
+    mixture_stage(ctx, mixture, texts)
     return str(ctx.store.root)

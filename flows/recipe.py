@@ -21,6 +21,12 @@ from tasks.ocr.config import OcrConfig
 from tasks.tokenize.config import PackConfig, TokenizerConfig
 from tasks.train.config import ModelConfig, PretrainConfig
 from tasks.extract.config import ExtractConfig
+from tasks.mixture.config import MixtureConfig
+from tasks.quality.config import QualityConfig
+from tasks.train.distill import DistillConfig
+from tasks.train.dpo import DPOConfig
+from tasks.train.grpo import GRPOConfig
+from tasks.train.sft import SFTConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,9 +42,10 @@ class RunConfig(BaseModel):
     tracking_uri: str = Field("", description="MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else sqlite:///<runs_dir>/mlflow.db.")
     mlflow_ui_url: str = Field("http://127.0.0.1:5000", description="MLflow UI address used in links (make ui serves it here).")
     shard_docs: int = Field(500, description="Documents per Parquet shard written by source stages (one Prefect task per shard downstream).", ge=1, le=1_000_000)
-    runner: Literal["threads", "processes", "dask"] = Field("threads", description="Where shard tasks run: a thread pool, a process pool, or a Dask cluster (a LocalCluster, or dask_address).")
-    max_workers: int = Field(2, description="Threads, processes or Dask LocalCluster workers running shard tasks at once.", ge=1, le=1024)
+    runner: Literal["threads", "processes", "dask", "ray"] = Field("threads", description="Where shard tasks run: a thread pool, a process pool, a Dask cluster (a LocalCluster, or dask_address) or Ray (a local instance, or ray_address).")
+    max_workers: int = Field(2, description="Threads, processes, Dask LocalCluster workers or local Ray CPUs running shard tasks at once.", ge=1, le=1024)
     dask_address: str = Field("", description="Scheduler address of an existing Dask cluster (tcp://host:8786); empty starts a LocalCluster of max_workers processes.")
+    ray_address: str = Field("", description="Address of an existing Ray cluster (ray://head:10001, or auto for the cluster this machine belongs to); empty starts a local Ray instance of max_workers CPUs.")
 
     def resolved_name(self, flow: str, today: dt.date | None = None) -> str:
         """Return the run name, defaulting to '<flow>-<YYYY-MM-DD>'."""
@@ -57,10 +64,16 @@ class Recipe(BaseModel):
     clean: CleanConfig = Field(default_factory=CleanConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    mixture: MixtureConfig = Field(default_factory=MixtureConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     pack: PackConfig = Field(default_factory=PackConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
 
 
 class RecipeError(ValueError):

@@ -17,6 +17,8 @@ from tasks.ocr.stage import build_steps as ocr_steps
 from tasks.dedup.stage import build_steps as dedup_steps
 from tasks.extract.config import ExtractConfig
 from tasks.extract.stage import build_steps as extract_steps
+from tasks.mixture.config import MixtureConfig
+from tasks.mixture.stage import build_steps as mixture_steps
 from tasks.steps import Step
 
 
@@ -37,5 +39,6 @@ SHARD_STAGES: dict[str, ShardStage] = {
         ShardStage("clean", CleanConfig, clean_steps),
         ShardStage("dedup", DedupConfig, dedup_steps),
         ShardStage("deid", DeidConfig, deid_steps),
+        ShardStage("mixture", MixtureConfig, mixture_steps),
     )
 }

@@ -8,8 +8,9 @@ rejected rows, so a step holds only its rule — the shape of datatrove's ``Pipe
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,42 @@ class DocStep:
 def per_doc(name: str, rule: Callable[[Doc], Doc | Reject]) -> Step:
     """Return a batch step that applies ``rule`` to each document."""
     return DocStep(name, rule)
+
+
+STEP_CACHE_SIZE = 8  # step lists kept per process; a stage has one config per run, so this is several runs' worth
+_step_cache: OrderedDict[tuple[int, str], list[Step]] = OrderedDict()
+_step_cache_lock = threading.Lock()
+
+
+def cached_steps(key: str, build: Callable[[], list[Step]]) -> list[Step]:
+    """Return the steps this worker built under ``key``, calling ``build`` only the first time.
+
+    Prefect runs one task per shard and a task cannot hand objects to the next, so a stage whose steps
+    load something slow (jieba's dictionary, an OCR model) would load it again for every shard. The
+    key must name everything the steps are built from (stage, config digest, folders); steps keep no
+    state between shards (see ``Step``), which is what makes reusing them sound. A worker is a thread:
+    the thread pool runs shards side by side and an OCR engine is not safe to share between threads,
+    while a process, Dask or Ray worker runs one thread, so there it is once per process.
+    """
+    slot = (threading.get_ident(), key)
+    with _step_cache_lock:
+        if slot in _step_cache:
+            _step_cache.move_to_end(slot)
+            return _step_cache[slot]
+    steps = build()  # outside the lock: other threads' shards need not wait for this one's model
+    with _step_cache_lock:
+        _step_cache[slot] = steps
+        while len(_step_cache) > STEP_CACHE_SIZE:
+            _step_cache.popitem(last=False)  # the least recently used: a finished stage or an old config
+    return steps
+
+
+def clear_cached_steps() -> int:
+    """Drop every cached step list of this process (their models go with them); return how many there were."""
+    with _step_cache_lock:
+        n = len(_step_cache)
+        _step_cache.clear()
+    return n
 
 
 @dataclass

@@ -7,9 +7,11 @@ Layout of one stage of one run::
     runs/<run>/<stage>/_shards/part-00000.json      marker: the shard is complete (stats, input digest)
     runs/<run>/<stage>/stats.json                   the stage's summed stats, written last
 
-Every file is written to a hidden temporary name in its folder and renamed when complete, so a crash
-never leaves a half shard under a real name. A shard is complete when its marker exists and names the
-same input digest and config digest; that is how a re-run skips finished work and redoes the rest.
+Every file is written to a hidden temporary name in its folder, flushed to disk and renamed when
+complete, so a crash or a full disk never leaves a half shard under a real name; the temporary file a
+killed writer leaves behind is removed when the shard is next written. A shard is complete when its
+marker exists and names the same input digest and config digest; that is how a re-run skips finished
+work and redoes the rest.
 ``meta`` is stored as a JSON string: its keys differ from page to page and from stage to stage, and a
 Parquet struct would force one schema on all of them.
 """
@@ -32,10 +34,27 @@ from tasks.records import CORE_FIELDS, Doc
 SHARD_GLOB = "part-*.parquet"
 
 
+def temp_path(path: Path) -> Path:
+    """Return the hidden name ``path`` is written under until it is complete (one per process)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` that other processes left (a writer killed mid-write); return them.
+
+    One task writes one shard at a time, so another process's temporary file of the same name is
+    garbage, never a write in progress.
+    """
+    stale = [p for p in path.parent.glob(f".{path.name}.tmp-*") if p != temp_path(path)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -64,15 +83,44 @@ def _to_table(rows: list[Doc]) -> pa.Table:
     return pa.table(data)
 
 
+def _write_temp_shard(path: Path, rows: list[Doc]) -> Path:
+    """Write records to the temporary name of ``path``, flushed to disk; return that name (removed on failure)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(_to_table(rows), f, compression="zstd")
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not reach the disk before the bytes do
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def write_shard(path: Path, rows: list[Doc]) -> None:
     """Write records to a Parquet shard atomically (an empty list writes an empty shard with the core columns)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _write_temp_shard(path, rows)
     try:
-        pq.write_table(_to_table(rows), tmp, compression="zstd")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_parquet(path: Path, table: pa.Table, metadata: dict[str, str]) -> None:
+    """Write a table with string schema metadata (the digests it was made from) to ``path`` atomically."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def parquet_metadata(path: Path) -> dict[str, str]:
+    """Return a Parquet file's schema metadata as strings (empty when it has none or is not a Parquet file)."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError):  # damaged outside our atomic writes: treated as absent, so it is redone
+        return {}
+    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 def read_shard(path: Path) -> list[Doc]:
@@ -137,9 +185,25 @@ class StageDir:
         return marker
 
     def commit_shard(self, name: str, kept: list[Doc], rejected: list[Doc], marker: dict) -> None:
-        """Write a shard's kept and rejected records, then its marker (the marker last: it means complete)."""
-        write_shard(self.shard(name), kept)
-        write_shard(self.rejected(name), rejected)
+        """Write a shard's kept and rejected records, then its marker (the marker last: it means complete).
+
+        The old marker goes first, so a shard being rewritten is never complete with the wrong rows;
+        both files are written in full before either is renamed, so a write that fails (a full disk)
+        leaves no new file under a real name.
+        """
+        paths = (self.shard(name), self.rejected(name))
+        self.marker(name).unlink(missing_ok=True)
+        for path in (*paths, self.marker(name)):
+            remove_stale_temps(path)
+        temps: list[Path] = []
+        try:
+            for path, rows in zip(paths, (kept, rejected)):
+                temps.append(_write_temp_shard(path, rows))
+            for tmp, path in zip(temps, paths):
+                os.replace(tmp, path)
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
         atomic_write_json(self.marker(name), marker)
 
     def prune(self, keep: set[str]) -> list[str]:

@@ -138,6 +138,13 @@ class Tracker:
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i : i + 500])
 
+    def log_metric_history(self, run_id: str, steps: list[dict[str, float]]) -> None:
+        """Log one dict of metrics per step (step = its index), batched: a curve made outside a trainer."""
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for step, metrics in enumerate(steps) for k, v in metrics.items()]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i : i + 500])
+
     def log_inputs(self, run_id: str, inputs: list[StageInput]) -> None:
         """Log the stage's inputs as MLflow datasets, so the UI shows lineage with digests."""
         datasets = [
@@ -232,7 +239,7 @@ def find_flow_run(client: MlflowClient, experiment: str, flow_run_id: str) -> st
 
 def close_flow_run(tracking_uri: str, experiment: str, flow_run_id: str, status: str) -> str | None:
     """Terminate the parent run tagged with ``flow_run_id`` (called from flow state hooks); return its id."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = connect(tracking_uri)  # fails fast: MlflowClient alone retries a dead server for minutes
     run_id = find_flow_run(client, experiment, flow_run_id)
     if run_id is not None:
         client.set_terminated(run_id, status=status)

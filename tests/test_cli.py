@@ -47,7 +47,7 @@ def test_step_crawl_writes_pages_rejects_and_warc(tmp_path, sample_site_url):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text(json.dumps({"url": f"{sample_site_url}/news/index.html"}) + "\n", encoding="utf-8")
     cfg = tmp_path / "crawl.yaml"
-    cfg.write_text("max_depth: 1\n", encoding="utf-8")
+    cfg.write_text("max_depth: 1\nallowed_networks: [127.0.0.1/32]\n", encoding="utf-8")
     out = tmp_path / "pages.jsonl"
     assert main(["step", "crawl", "--input", str(seeds), "--output", str(out), "--config", str(cfg)]) == 0
     pages = _jsonl(out)

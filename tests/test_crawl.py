@@ -46,6 +46,7 @@ STATIC = {  # path -> (fixture file, Content-Type)
 REDIRECTS = {"/loop/a": "/loop/b", "/loop/b": "/loop/a", "/moved": "/landing.html", "/old-utf8": "/utf8.html"}
 GARBAGE = random.Random(0).randbytes(8192)
 HUGE = 64 * 1024 * 1024  # what /huge would send if nobody stopped reading
+LOCAL = ["127.0.0.1/32"]  # the fixture servers: a crawl refuses loopback addresses unless allow-listed
 
 
 class SiteHandler(BaseHTTPRequestHandler):
@@ -182,7 +183,7 @@ def site():
 
 
 SITE_CONFIG = dict(
-    max_depth=3, retries=2, backoff_s=0.05, timeout_s=5.0, max_redirects=5, max_bytes=1_000_000, concurrency=8,
+    allowed_networks=LOCAL, max_depth=3, retries=2, backoff_s=0.05, timeout_s=5.0, max_redirects=5, max_bytes=1_000_000, concurrency=8,
     per_host_concurrency=4,
 )
 
@@ -342,7 +343,7 @@ def test_oversize_bodies_stop_early(site_crawl):
 
 
 def test_timeout(site, tmp_path):
-    cfg = CrawlConfig(seeds=[site.base + "/slow"], timeout_s=0.5, retries=1, backoff_s=0.0)
+    cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[site.base + "/slow"], timeout_s=0.5, retries=1, backoff_s=0.0)
     started = time.perf_counter()
     result = crawl_sync(cfg, tmp_path / "slow.warc.gz")
     assert time.perf_counter() - started < 1.9
@@ -352,7 +353,7 @@ def test_timeout(site, tmp_path):
 
 
 def test_page_limit(site, tmp_path):
-    cfg = CrawlConfig(seeds=[site.base + "/gen/0"], max_pages=7, max_depth=5)
+    cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[site.base + "/gen/0"], max_pages=7, max_depth=5)
     result = crawl_sync(cfg, tmp_path / "gen.warc.gz")
     # level 0: gen/0; level 1: gen/1-5; level 2: gen/6-30, of which gen/6 still fits; level 3: gen/31-35.
     assert sorted(int(urlsplit(doc["url"]).path.split("/")[-1]) for doc in result.kept) == [0, 1, 2, 3, 4, 5, 6]
@@ -365,7 +366,7 @@ def test_politeness_delay(tmp_path):
     server = SiteServer()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        cfg = CrawlConfig(seeds=[server.base + "/gen/0"], max_pages=3, politeness_delay_s=0.2, per_host_concurrency=4)
+        cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/gen/0"], max_pages=3, politeness_delay_s=0.2, per_host_concurrency=4)
         crawl_sync(cfg, tmp_path / "polite.warc.gz")
     finally:
         server.shutdown()
@@ -381,7 +382,7 @@ def test_concurrency_limits(tmp_path, concurrency, per_host, expected):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         cfg = CrawlConfig(
-            seeds=[server.base + "/wait/0"], max_pages=16, concurrency=concurrency, per_host_concurrency=per_host
+            allowed_networks=LOCAL, seeds=[server.base + "/wait/0"], max_pages=16, concurrency=concurrency, per_host_concurrency=per_host
         )
         result = crawl_sync(cfg, tmp_path / "wait.warc.gz")
     finally:
@@ -395,7 +396,7 @@ def test_robots_5xx_disallows_everything(tmp_path):
     server = SiteServer(robots_status=503)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = crawl_sync(CrawlConfig(seeds=[server.base + "/", server.base + "/utf8.html"]), tmp_path / "r.warc.gz")
+        result = crawl_sync(CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/", server.base + "/utf8.html"]), tmp_path / "r.warc.gz")
     finally:
         server.shutdown()
         server.server_close()
@@ -407,7 +408,7 @@ def test_connection_refused(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nobody listens there
-    cfg = CrawlConfig(seeds=[f"http://127.0.0.1:{port}/"], retries=1, backoff_s=0.0)
+    cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[f"http://127.0.0.1:{port}/"], retries=1, backoff_s=0.0)
     result = crawl_sync(cfg, tmp_path / "refused.warc.gz")
     assert [row["reason"] for row in result.rejected] == ["connection_error"]
     assert result.stats.counters == {"robots_fetched": 1, "requests": 2, "retries": 1}
@@ -415,7 +416,7 @@ def test_connection_refused(tmp_path):
 
 
 def test_robots_not_respected_when_disabled(site, tmp_path):
-    cfg = CrawlConfig(seeds=[site.base + "/private/secret.html"], respect_robots=False)
+    cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[site.base + "/private/secret.html"], respect_robots=False)
     result = crawl_sync(cfg, tmp_path / "private.warc.gz")
     assert [doc["text"].strip() for doc in result.kept] == ["<html><body>机密</body></html>"]
     assert "robots_fetched" not in result.stats.counters

@@ -30,7 +30,7 @@ def _children(client: MlflowClient, parent) -> dict:
 @pytest.fixture
 def configs(tmp_path, mlflow_uri, sample_site_url):
     run = RunConfig(name="t1", runs_dir=str(tmp_path / "runs"), experiment="test-data", tracking_uri=mlflow_uri, shard_docs=8)
-    crawl = CrawlConfig(seeds=[f"{sample_site_url}/index.html"], per_host_concurrency=4)
+    crawl = CrawlConfig(seeds=[f"{sample_site_url}/index.html"], per_host_concurrency=4, allowed_networks=["127.0.0.1/32"])
     return run, crawl, ExtractConfig()
 
 
@@ -66,7 +66,7 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert parent.data.tags["prefect.flow_run_id"]
     assert parent.info.run_name == "data-t1"
     children = _children(client, parent)
-    assert set(children) == {"crawl", "extract", "ocr", "clean", "dedup", "deid"}
+    assert set(children) == {"crawl", "extract", "ocr", "clean", "dedup", "deid", "quality-train-C3", "quality", "mixture"}
     for stage, stats in (("crawl", crawl_stats), ("extract", extract_stats)):
         metrics = children[stage].data.metrics
         assert metrics["docs_in"] == stats["docs_in"] and metrics["docs_kept"] == stats["docs_kept"]
@@ -92,9 +92,26 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert final and not any(re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)|\d{17}[\dXx]", d["text"]) for d in final)
     assert any("<PHONE>" in d["text"] for d in final)
 
+    # Every document that leaves deid is scored and routed by the classifier trained (and registered) in this run;
+    # the mixture keeps each remaining document at least once, with its copies.
+    scored = read_records([*StageDir(run_dir / "quality").shards(), *StageDir(run_dir / "quality").rejected_shards()])
+    assert len(scored) == len(final) and all(0.0 <= d["quality_score"] <= 1.0 and d["quality_tier"] in {"high", "medium", "low"} for d in scored)
+    news = [d for d in scored if d["source"] == "news"]
+    assert news and sum(d["quality_tier"] == "high" for d in news) >= len(news) // 2  # written news articles are mostly high
+    assert client.get_model_version_by_alias("liandan-quality", "candidate").run_id == children["quality-train-C3"].info.run_id
+    assert children["quality-train-C3"].data.metrics["heldout.macro_f1"] > 0.7
+    mixed = read_records(StageDir(run_dir / "mixture").shards())
+    assert mixed and all(d["mix_copies"] >= 1 for d in mixed)
+    assert children["mixture"].data.metrics["weight.news"] > 0
+    artifacts = {a.path for a in client.list_artifacts(children["mixture"].info.run_id)}
+    assert {"mixture.png", "mixture_table.json"} <= artifacts
+
     # The ledger balances on disk and across stages.
     ledger = audit_run(run_dir)
-    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [("crawl", None, []), ("extract", "crawl", []), ("ocr", "extract", []), ("clean", "ocr", []), ("dedup", "clean", []), ("deid", "dedup", [])]
+    assert [(r.stage, r.upstream, r.problems) for r in ledger] == [
+        ("crawl", None, []), ("extract", "crawl", []), ("ocr", "extract", []), ("clean", "ocr", []), ("dedup", "clean", []),
+        ("deid", "dedup", []), ("quality", "deid", []), ("mixture", "quality", []),
+    ]
     assert ledger[1].kept_on_disk == extract_stats["docs_kept"]
 
     # Rerun the same flow: the crawl stage and every extract shard are skipped, outputs unchanged.
@@ -122,16 +139,24 @@ def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
     run = run.model_copy(update={"name": "t2"})
     from tasks.train.config import PretrainConfig
 
+    from tasks.train.sft import SFTConfig
+
     tiny = PretrainConfig(max_steps=4, eval_steps=2, save_steps=4, logging_steps=1, cpu_threads=1)
-    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 12}), extract=extract, pretrain=tiny)
+    sft = SFTConfig(max_steps=3, logging_steps=1, cpu_threads=1, num_samples=1, sample_max_new_tokens=8)
+    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 12}), extract=extract, pretrain=tiny, sft=sft, align_stages=["sft"])
     client = MlflowClient(tracking_uri=mlflow_uri)
     exp = client.get_experiment_by_name("test-data")
     (pipeline,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'pipeline'")
     (data,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'data'")
     (train,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'train'")
-    assert data.data.tags["mlflow.parentRunId"] == train.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
-    assert pipeline.info.status == data.info.status == train.info.status == "FINISHED"
-    assert client.get_model_version_by_alias("liandan-base", "candidate")  # the chain ends with a registered base model
+    (align,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'align'")
+    assert data.data.tags["mlflow.parentRunId"] == train.data.tags["mlflow.parentRunId"] == align.data.tags["mlflow.parentRunId"] == pipeline.info.run_id
+    assert pipeline.info.status == data.info.status == train.info.status == align.info.status == "FINISHED"
+    base = client.get_model_version_by_alias("liandan-base", "candidate")  # the base model, pretrained on the mixture
+    sft_version = client.get_model_version_by_alias("liandan-sft", "candidate")  # fine-tuned from that base
+    assert base.run_id != sft_version.run_id
+    (pack,) = [r for r in client.search_runs([exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{train.info.run_id}'") if r.info.run_name == "pack"]
+    assert pack.inputs.dataset_inputs[0].dataset.name == "t2/mixture"
 
     # A stage that raises marks its child run, the data run and the pipeline run FAILED.
     bad = crawl.model_copy(update={"seeds": [crawl.seeds[0]], "max_pages": 5})

@@ -9,12 +9,11 @@ the Chinese adaptations count jieba words where Gopher counts whitespace words.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.extract.config import DEFAULT_DROP_LINE_PATTERNS
+from tasks.extract.config import DEFAULT_DROP_LINE_PATTERNS, RegexPattern
 
 NoiseRule = Literal["html", "url", "email", "emoji", "repeated_punct", "boilerplate"]
 SpamCategory = Literal["gambling", "porn", "game", "scam", "seo"]
@@ -75,7 +74,7 @@ class CleanConfig(BaseModel):
         description="Noise removed from inside the text, in this order: HTML tags and entities, URLs, e-mail "
         "addresses, emoji, runs of repeated punctuation (！！！！ → ！), boilerplate lines.",
     )
-    boilerplate_patterns: list[str] = Field(
+    boilerplate_patterns: list[RegexPattern] = Field(
         default=DEFAULT_DROP_LINE_PATTERNS,
         max_length=500,
         description="Regular expressions (case-insensitive); a line of at most boilerplate_max_chars characters "
@@ -284,13 +283,3 @@ class CleanConfig(BaseModel):
         le=1.0,
         description="Stop-word filter: reject as stopword_ratio_high when more of the words are stop words.",
     )
-
-    @field_validator("boilerplate_patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as e:
-                raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
-        return patterns

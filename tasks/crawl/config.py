@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from tasks.crawl.addresses import parse_network
 
 HttpUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]+$", max_length=253)]
 PathPrefix = Annotated[str, Field(pattern=r"^/", max_length=1024)]
 SourceName = Annotated[str, Field(min_length=1, max_length=64)]
 MimeType = Annotated[str, Field(pattern=r"^[a-z0-9.+\-]+/[a-z0-9.+\-]+$", max_length=128)]
+
+
+def _network(value: str) -> str:
+    parse_network(value)  # raises ValueError with the spelling to use
+    return value
+
+
+NetworkName = Annotated[str, Field(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$", max_length=64), AfterValidator(_network)]
 
 
 class CrawlConfig(BaseModel):
@@ -29,6 +39,12 @@ class CrawlConfig(BaseModel):
         default_factory=list,
         max_length=10_000,
         description="Extra hosts to follow links into, beyond the seeds' own hosts; each also admits its subdomains.",
+    )
+    allowed_networks: list[NetworkName] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="Loopback, private or link-local networks the crawl may connect to (127.0.0.1/32 for a site served "
+        "on this machine); any other non-public address a host resolves to is refused as blocked_address (SSRF).",
     )
     max_depth: int = Field(3, ge=0, le=100, description="Links followed from a seed; 0 fetches the seeds only.")
     max_pages: int = Field(

@@ -21,6 +21,8 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
+from tasks.crawl.addresses import BlockedAddress, guarded_transport
+from tasks.crawl.bodies import ACCEPT_ENCODING, BodyDecoder, UnsupportedEncoding
 from tasks.crawl.charset import decode_html
 from tasks.crawl.config import CrawlConfig
 from tasks.crawl.links import extract_links
@@ -36,10 +38,11 @@ CrawlReason = Literal[
     "http_status",  # a 4xx/5xx (after retries for 5xx and 429), or a redirect without a usable Location
     "timeout",  # no complete response within timeout_s, after retries
     "connection_error",  # DNS, refused, reset, protocol error, after retries
+    "blocked_address",  # the host resolves only to loopback/private/link-local addresses not in allowed_networks
     "too_large",  # body (declared or read so far) over max_bytes
     "robots_disallowed",  # robots.txt forbids the URL (or the target of its redirect)
     "bad_content_type",  # neither an HTML type nor a file type
-    "undecodable",  # an HTML body that is binary or no charset decodes
+    "undecodable",  # an HTML body that is binary or no charset decodes, or a Content-Encoding that does not decode
     "too_many_redirects",  # more than max_redirects hops
     "redirect_loop",  # a hop leads back to a URL of the same chain
     "redirect_duplicate",  # a hop leads to a URL the crawl already has: that URL is counted once, there
@@ -103,10 +106,10 @@ async def crawl(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
     try:
         # trust_env=False: no proxy or certificate settings from the environment (configs say everything).
         async with httpx.AsyncClient(
-            headers={"User-Agent": cfg.user_agent},
+            headers={"User-Agent": cfg.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=cfg.timeout_s,
             follow_redirects=False,
-            limits=limits,
+            transport=guarded_transport(cfg.allowed_networks, limits),
             trust_env=False,
         ) as client:
             crawler = Crawler(cfg, client, sink, warc_name=warc_path.name)
@@ -260,6 +263,8 @@ class Crawler:
             wait = self.cfg.backoff_s * 2**attempt
             try:
                 response = await self.fetch_once(url)
+            except BlockedAddress as e:
+                return Reject("blocked_address", str(e))  # final: the address will not change by waiting
             except (TimeoutError, httpx.TimeoutException) as e:
                 verdict = Reject("timeout", f"{type(e).__name__}: no response within {self.cfg.timeout_s}s")
             except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
@@ -300,13 +305,13 @@ class Crawler:
                     declared = r.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > self.cfg.max_bytes:
                         return Reject("too_large", f"Content-Length {declared} > max_bytes={self.cfg.max_bytes}")
-                    body = bytearray()
-                    async for chunk in r.aiter_bytes():
-                        body += chunk
-                        self.counters["bytes_fetched"] += len(chunk)
-                        if len(body) > self.cfg.max_bytes:  # stop reading: the rest is never downloaded
-                            return Reject("too_large", f"over max_bytes={self.cfg.max_bytes} while reading")
-                    response.body = bytes(body)
+                    try:
+                        body = await read_body(r, self.cfg.max_bytes, self.counters)
+                    except UnsupportedEncoding as e:
+                        return Reject("undecodable", str(e))
+                    if body is None:  # reading stopped there: the rest is never downloaded
+                        return Reject("too_large", f"over max_bytes={self.cfg.max_bytes} while reading")
+                    response.body = body
                     return response
 
     async def wait_turn(self, host: str) -> None:
@@ -338,13 +343,14 @@ class Crawler:
                 await self.wait_turn(host)
                 async with self.slots, asyncio.timeout(self.cfg.timeout_s):
                     async with self.client.stream("GET", origin + "/robots.txt", follow_redirects=True) as r:
+                        decoder = BodyDecoder(r.headers.get("content-encoding", ""))
                         body = bytearray()
-                        async for chunk in r.aiter_bytes():
-                            body += chunk
-                            if len(body) >= MAX_ROBOTS_BYTES:
+                        async for raw in r.aiter_raw():
+                            body += decoder.decode(raw, MAX_ROBOTS_BYTES - len(body))
+                            if len(body) >= MAX_ROBOTS_BYTES:  # RFC 9309 2.5: the rest may be ignored
                                 break
-                        return robots_rules(r.status_code, bytes(body[:MAX_ROBOTS_BYTES]).decode("utf-8", "replace"))
-        except (TimeoutError, httpx.HTTPError, OSError):
+                        return robots_rules(r.status_code, bytes(body).decode("utf-8", "replace"))
+        except (TimeoutError, httpx.HTTPError, OSError, UnsupportedEncoding):
             return robots_rules(None)
 
     async def allowed(self, url: str) -> bool:
@@ -377,6 +383,23 @@ class Crawler:
         )
         assert stats.docs_in == len(self.seen) - len(self.hop_targets), "every discovered URL ends as exactly one row"
         return CrawlResult(kept=self.kept, rejected=self.rejected, stats=stats)
+
+
+async def read_body(r: httpx.Response, max_bytes: int, counters: Counter[str]) -> bytes | None:
+    """Return the decoded body of a streamed response, or None as soon as it passes ``max_bytes``.
+
+    Raw chunks are decoded here, not by httpx, so that a gzip bomb is cut at ``max_bytes`` decoded
+    bytes instead of one network read inflating a thousandfold; raises UnsupportedEncoding.
+    """
+    decoder = BodyDecoder(r.headers.get("content-encoding", ""))
+    body = bytearray()
+    async for raw in r.aiter_raw():
+        counters["bytes_fetched"] += len(raw)
+        body += decoder.decode(raw, max_bytes + 1 - len(body))
+        if len(body) > max_bytes:
+            return None
+    body += decoder.flush(max_bytes + 1 - len(body))
+    return None if len(body) > max_bytes else bytes(body)
 
 
 def read_html(response: Response) -> tuple[str, str, list[str]]:

@@ -27,7 +27,7 @@ from prefect import task
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.stage import STAGE, DuplicateFilter, Signatures, Signer, cluster, duplicate_rows, signature_digest
 from tasks.steps import process_shard
-from tasks.store import StageDir, atomic_write_bytes, config_digest, file_digest
+from tasks.store import StageDir, config_digest, file_digest, parquet_metadata, write_parquet
 
 SIGNATURES_DIR = "_signatures"
 DUPLICATES_FILE = "_duplicates.parquet"
@@ -42,22 +42,6 @@ DUPLICATE_SCHEMA = pa.schema(
         ("kept_position", pa.int64()),
     ]
 )
-
-
-def write_parquet(path: Path, table: pa.Table, metadata: dict[str, str]) -> None:
-    """Write a table with string metadata to ``path`` atomically."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
-
-
-def parquet_metadata(path: Path) -> dict[str, str]:
-    """Return a Parquet file's schema metadata as strings (empty when it has none or is not a Parquet file)."""
-    try:
-        raw = pq.read_schema(path).metadata or {}
-    except (pa.ArrowInvalid, OSError):  # damaged outside our atomic writes: treated as absent, so it is redone
-        return {}
-    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 @task(name="sign_shard")

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import soupsieve
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+def compiled_pattern(pattern: str) -> str:
+    """Return ``pattern`` unchanged when it compiles as a regular expression; raise ValueError naming it."""
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
+    return pattern
+
+
+# A config field's regular expression, checked when the config is built rather than mid-shard.
+# Here because the clean stage reuses this stage's boilerplate patterns and imports them from here.
+RegexPattern = Annotated[str, AfterValidator(compiled_pattern)]
 
 # Removed before scoring (unless they hold most of the page's text, see `drop_guard_share`).
 # Forms are here because comment boxes and search bars are forms; an ASP.NET `<form>` wrapping
@@ -146,7 +161,7 @@ class ExtractConfig(BaseModel):
         "than this share of the page's sentence ends (。！？): it is the article, wrapped in a <form> or a badly "
         "named div. 1.0 disables the guard.",
     )
-    drop_line_patterns: list[str] = Field(
+    drop_line_patterns: list[RegexPattern] = Field(
         default=DEFAULT_DROP_LINE_PATTERNS,
         max_length=500,
         description="Regular expressions (case-insensitive); a short line matching one is boilerplate "
@@ -190,13 +205,3 @@ class ExtractConfig(BaseModel):
             if not _CLASS_WORD.fullmatch(word):
                 raise ValueError(f"class word {word!r} must be lowercase letters/digits with an optional trailing *")
         return words
-
-    @field_validator("drop_line_patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as e:
-                raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
-        return patterns

@@ -8,7 +8,7 @@ from prefect import task
 
 from tasks.ocr.config import OcrConfig
 from tasks.ocr.stage import build_steps
-from tasks.steps import process_shard
+from tasks.steps import cached_steps, process_shard
 from tasks.store import StageDir, config_digest
 
 STAGE = "ocr"
@@ -21,5 +21,7 @@ def ocr_shard(in_path: str, out_dir: str, cfg: OcrConfig, warc_dir: str) -> dict
     Args:
         warc_dir: the crawl stage's WARC folder (``<run>/crawl/warc``); "" when records name local files only.
     """
-    steps = build_steps(cfg, Path(warc_dir) if warc_dir else None)
-    return process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), config_digest(cfg)).to_dict()
+    digest = config_digest(cfg)
+    # the engine inside loads lazily, at the first page to OCR, and then serves every later shard of this worker
+    steps = cached_steps(f"{STAGE}:{digest}:{warc_dir}", lambda: build_steps(cfg, Path(warc_dir) if warc_dir else None))
+    return process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), digest).to_dict()

@@ -3,7 +3,8 @@
 ``runs/<run>/tokenize/`` holds the saved tokenizer (``save_pretrained`` + ``liandan_tokenizer.json``) and
 ``compression.json``. ``runs/<run>/pack/`` is a document stage like the data stages (``part-*.parquet``
 the encoded documents with ``n_tokens`` and ``split``, ``rejected/`` the blank ones, a balanced ledger),
-and holds the packed sequences in ``pack/sequences/part-*.parquet``. Both resume: a finished tokenizer or
+and holds the packed sequences in ``pack/sequences/part-*.parquet``; a training document carrying the mixture
+stage's ``mix_copies`` is packed that many times (``repeat_copies``). Both resume: a finished tokenizer or
 shard made from the same input with the same config is not redone.
 """
 
@@ -110,6 +111,21 @@ def assign_split(eval_fraction: float) -> Step:
     return per_doc("split", lambda doc: {**doc, "split": split_of(doc["id"], eval_fraction)})
 
 
+def repeat_copies(docs: list[dict]) -> list[dict]:
+    """Return the documents to pack: each training document ``mix_copies`` times (once without the column), eval ones once.
+
+    Copy e of every document follows copy e − 1 of all of them (epoch after epoch through the shard), so the
+    repeats of a document land in different sequences instead of back to back in one window, where the model
+    would learn to copy its own context. Held-out documents are packed once: evaluation measures the model,
+    not the mixture.
+
+    >>> [d["id"] for d in repeat_copies([{"id": "a", "split": "train", "mix_copies": 2}, {"id": "b", "split": "train"}])]
+    ['a', 'b', 'a']
+    """
+    copies = [int(d.get("mix_copies") or 1) if d.get("split") != "eval" else 1 for d in docs]
+    return [doc for epoch in range(max(copies, default=0)) for doc, n in zip(docs, copies) if n > epoch]
+
+
 def encode_pack_shard(in_path: Path, out: StageDir, tokenizer_dir: Path, cfg: PackConfig) -> ShardStats:
     """Encode one shard's documents and pack them into sequences; commit the shard and return its stats.
 
@@ -130,8 +146,12 @@ def encode_pack_shard(in_path: Path, out: StageDir, tokenizer_dir: Path, cfg: Pa
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id  # padding is never a label
     encoder = DocumentEncoder(tokenizer.backend_tokenizer, tokenizer.eos_token_id, cfg.encode_batch_docs)
     result = run_steps(PACK, [encoder, assign_split(cfg.eval_fraction)], read_shard(in_path))
-    rows = pack_records(result.kept, cfg.seq_len, cfg.strategy, pad_id, prefix=f"{in_path.stem}/")
+    packed = repeat_copies(result.kept)
+    rows = pack_records(packed, cfg.seq_len, cfg.strategy, pad_id, prefix=f"{in_path.stem}/")
     counters = Counter(result.stats.counters)
+    if len(packed) > len(result.kept):  # tokens_packed = tokens + tokens_repeated: packing still loses nothing
+        counters["docs_repeated"] += len(packed) - len(result.kept)
+        counters["tokens_repeated"] += sum(d["n_tokens"] for d in packed) - sum(d["n_tokens"] for d in result.kept)
     for row in rows:
         counters["sequences"] += 1
         counters[f"sequences.{row['split']}"] += 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from prefect import task
@@ -13,6 +15,12 @@ from prefect import task
 from tasks.tracking import active_mlflow_run
 from tasks.train.config import PretrainJob, has_cuda
 from tasks.train.launch import launch_command
+
+if TYPE_CHECKING:  # the configs' modules import TRL; the wrappers import them only when a stage runs
+    from tasks.train.distill import DistillConfig
+    from tasks.train.dpo import DPOConfig
+    from tasks.train.grpo import GRPOConfig
+    from tasks.train.sft import SFTConfig
 
 JOB_FILE = "job.yaml"
 
@@ -34,10 +42,7 @@ def run_pretrain(job: PretrainJob, tracking_uri: str = "", run_id: str = "") -> 
     if job.pretrain.num_processes == 1:
         from tasks.train.pretrain import pretrain
 
-        if not run_id:
-            return pretrain(job)
-        with active_mlflow_run(tracking_uri, run_id):
-            return pretrain(job, report_to_mlflow=True)
+        return run_tracked(lambda report: pretrain(job, report_to_mlflow=report), tracking_uri, run_id)
     cmd = launch_command(job_path, job.pretrain.num_processes, job.pretrain.accelerate_config, cuda=has_cuda(), mlflow=bool(run_id))
     env = {**os.environ, **({"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": run_id} if run_id else {})}
     log = Path(job.output_dir) / "launch.log"
@@ -52,3 +57,43 @@ def run_pretrain(job: PretrainJob, tracking_uri: str = "", run_id: str = "") -> 
 def pretrain_model(job: PretrainJob, tracking_uri: str = "", run_id: str = "") -> dict:
     """Return the summary of pretraining ``job`` (reporting into MLflow run ``run_id`` when given)."""
     return run_pretrain(job, tracking_uri, run_id)
+
+
+def run_tracked(train: Callable[[bool], dict], tracking_uri: str, run_id: str) -> dict:
+    """Return ``train(report_to_mlflow)``: with ``run_id``, inside that MLflow run so the trainer's curves land in it."""
+    if not run_id:
+        return train(False)
+    with active_mlflow_run(tracking_uri, run_id):
+        return train(True)
+
+
+@task(name="sft_model")
+def sft_model(cfg: SFTConfig, base_model: str, tokenizer: str, out_dir: str, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of fine-tuning ``base_model`` on the instruction set."""
+    from tasks.train.sft import train_sft
+
+    return run_tracked(lambda report: train_sft(cfg, base_model, tokenizer, out_dir, report_to_mlflow=report), tracking_uri, run_id)
+
+
+@task(name="distill_model")
+def distill_model(cfg: DistillConfig, teacher: str, tokenizer: str, data_path: str, out_dir: str, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of distilling ``teacher`` into a smaller student on the prompts of ``data_path``."""
+    from tasks.train.distill import train_distill
+
+    return run_tracked(lambda report: train_distill(cfg, teacher, tokenizer, data_path, out_dir, report_to_mlflow=report), tracking_uri, run_id)
+
+
+@task(name="dpo_model")
+def dpo_model(cfg: DPOConfig, policy: str, tokenizer: str, out_dir: str, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of aligning ``policy`` on preference pairs with DPO."""
+    from tasks.train.dpo import train_dpo
+
+    return run_tracked(lambda report: train_dpo(cfg, policy, tokenizer, out_dir, report_to_mlflow=report), tracking_uri, run_id)
+
+
+@task(name="grpo_model")
+def grpo_model(cfg: GRPOConfig, policy: str, tokenizer: str, out_dir: str, tracking_uri: str = "", run_id: str = "") -> dict:
+    """Return the summary of training ``policy`` with GRPO on verifiable arithmetic rewards."""
+    from tasks.train.grpo import train_grpo
+
+    return run_tracked(lambda report: train_grpo(cfg, policy, tokenizer, out_dir, report_to_mlflow=report), tracking_uri, run_id)

@@ -1,0 +1,147 @@
+"""The alignment flow: SFT → distillation → DPO → GRPO on a run's base model, each stage a tracked child run.
+
+The base is the run's own pretrained model (``runs/<run>/pretrain/model``, tokenizer beside it), or any
+HF model path or hub id given as ``base_model``. The chain of models::
+
+    base ──sft──▶ sft model ──dpo──▶ dpo model ──grpo──▶ grpo model
+                      └──distill──▶ student (smaller, same tokenizer)
+
+Each stage trains inside its MLflow child run (the trainer logs its curves there), logs the final model
+and registers it (``liandan-sft``, ``liandan-student``, ``liandan-dpo``, ``liandan-grpo``, alias
+``candidate``). A finished stage is skipped on a rerun; ``stages`` picks which run at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from pydantic import BaseModel
+
+from flows.recipe import RunConfig
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, open_run, run_model_stage
+from tasks.store import config_digest
+from tasks.tracking import flatten_params
+from tasks.train.distill import DistillConfig, comparison_metrics
+from tasks.train.dpo import DPOConfig
+from tasks.train.grpo import GRPOConfig
+from tasks.train.sft import SFTConfig
+from tasks.train.task import distill_model, dpo_model, grpo_model, sft_model
+
+AlignStage = Literal["sft", "distill", "dpo", "grpo"]
+ALIGN_STAGES: tuple[AlignStage, ...] = ("sft", "distill", "dpo", "grpo")
+
+
+def _flow_run_name() -> str:
+    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
+    return f"align-{run.resolved_name('align')}"
+
+
+def model_digest(model_dir: str) -> str:
+    """Return a digest of a model folder's weights and config (sizes and mtimes: cheap, and changes with every save)."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        return model_dir  # a hub id: its name is all we know without downloading
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    listing = json.dumps([(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def _spec(stage: str, run_name: str, cfg: BaseModel, inputs: list[str], description: str) -> ModelStage:
+    return ModelStage(
+        stage=stage,
+        run_name=run_name,
+        params={f"{stage}.{k}": v for k, v in flatten_params(cfg).items()} | {f"{stage}.input.{i}": v for i, v in enumerate(inputs)},
+        digest=f"{config_digest(cfg)}:" + ":".join(model_digest(p) for p in inputs),
+        registered_model=getattr(cfg, "registered_model", ""),
+        description=description,
+    )
+
+
+def sft_run_name(cfg: SFTConfig) -> str:
+    """Return the SFT child run's name: ``sft-full``, ``sft-lora-r16``, ``sft-qlora-r16``."""
+    return "sft-full" if cfg.method == "full" else f"sft-{cfg.method}-r{cfg.lora_r}"
+
+
+def sft_stage(ctx: RunContext, cfg: SFTConfig, base: str, tokenizer: str) -> dict:
+    """Fine-tune ``base`` on the instruction set; return the summary (``model_dir``)."""
+    out = str(ctx.store.stage("sft").root)
+    spec = _spec("sft", sft_run_name(cfg), cfg, [base, tokenizer], "Instruction-tuned models made by liandan's align_model flow (SFT).")
+    return run_model_stage(ctx, spec, lambda uri, child: sft_model(cfg, base, tokenizer, out, tracking_uri=uri, run_id=child))
+
+
+def distill_stage(ctx: RunContext, cfg: DistillConfig, teacher: str, tokenizer: str, data: list[str]) -> dict:
+    """Distil the teacher into a smaller student on the instruction set ``data``; return the summary (teacher vs student side by side)."""
+    out = str(ctx.store.stage("distill").root)
+    name = f"distill-{cfg.mode}-T{cfg.temperature:g}-a{cfg.alpha:g}"
+    spec = _spec("distill", name, cfg, [teacher, tokenizer, *data], "Student models distilled by liandan's align_model flow.")
+    spec.metrics = lambda summary: final_metrics(summary) | comparison_metrics(summary)
+    return run_model_stage(ctx, spec, lambda uri, child: distill_model(cfg, teacher, tokenizer, data, out, tracking_uri=uri, run_id=child))
+
+
+def dpo_stage(ctx: RunContext, cfg: DPOConfig, policy: str, tokenizer: str) -> dict:
+    """Align the policy on preference pairs with DPO; return the summary."""
+    out = str(ctx.store.stage("dpo").root)
+    spec = _spec("dpo", f"dpo-{cfg.loss_type}-b{cfg.beta:g}", cfg, [policy, tokenizer], "Preference-aligned models made by liandan's align_model flow (DPO).")
+    return run_model_stage(ctx, spec, lambda uri, child: dpo_model(cfg, policy, tokenizer, out, tracking_uri=uri, run_id=child))
+
+
+def grpo_stage(ctx: RunContext, cfg: GRPOConfig, policy: str, tokenizer: str) -> dict:
+    """Train the policy with GRPO on verifiable arithmetic rewards; return the summary."""
+    out = str(ctx.store.stage("grpo").root)
+    spec = _spec("grpo", f"grpo-g{cfg.num_generations}", cfg, [policy, tokenizer], "Reasoning models trained by liandan's align_model flow (GRPO).")
+    return run_model_stage(ctx, spec, lambda uri, child: grpo_model(cfg, policy, tokenizer, out, tracking_uri=uri, run_id=child))
+
+
+def _report(ctx: RunContext, results: dict[str, dict]) -> None:
+    rows = "\n".join(
+        f"| {stage} | `{r.get('model_dir', '')}` | {r.get('model_version') or '—'} | [run]({ctx.tracker.run_url(r['mlflow_run_id'])}) |"
+        for stage, r in results.items()
+    )
+    create_markdown_artifact(
+        key="align-models",
+        description=f"Models aligned in run {ctx.name}",
+        markdown=f"**align_model** of run `{ctx.name}`\n\n| stage | model | registered version | MLflow |\n|---|---|---|---|\n{rows}",
+    )
+    for stage, r in results.items():
+        get_run_logger().info("%s: %s (version %s)", stage, r.get("model_dir"), r.get("model_version") or "-")
+
+
+@flow(name="align_model", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+def align_model(
+    run: RunConfig = RunConfig(),
+    sft: SFTConfig = SFTConfig(),
+    distill: DistillConfig = DistillConfig(),
+    dpo: DPOConfig = DPOConfig(),
+    grpo: GRPOConfig = GRPOConfig(),
+    stages: list[AlignStage] = list(ALIGN_STAGES),
+    base_model: str = "",
+) -> dict[str, str]:
+    """SFT, distil, DPO and GRPO the run's base model (or ``base_model``); return each stage's model folder."""
+    ctx = open_run(run, "align")
+    if base_model:
+        base, tokenizer = base_model, base_model
+    else:
+        base, tokenizer = str(ctx.store.stage("pretrain").root / "model"), str(ctx.store.stage("tokenize").root)
+        if not Path(base).is_dir():
+            raise ValueError(f"no base model in {base}: run train_base_model into this run folder first (same run.name), or set base_model")
+    results: dict[str, dict] = {}
+    policy = base
+    if "sft" in stages:
+        results["sft"] = sft_stage(ctx, sft, policy, tokenizer)
+        policy = results["sft"]["model_dir"]
+    if "distill" in stages:
+        results["distill"] = distill_stage(ctx, distill, policy, tokenizer, list(sft.data_paths))
+    if "dpo" in stages:
+        results["dpo"] = dpo_stage(ctx, dpo, policy, tokenizer)
+        policy = results["dpo"]["model_dir"]
+    if "grpo" in stages:
+        results["grpo"] = grpo_stage(ctx, grpo, policy, tokenizer)
+    _report(ctx, results)
+    return {stage: r["model_dir"] for stage, r in results.items()}
+

@@ -1,0 +1,123 @@
+"""Training the quality classifier: gather labelled examples, hold some out (stratified), fit, measure.
+
+The held-out metrics are accuracy, macro-F1, F1 per label and the confusion matrix (rows: true label,
+columns: predicted, LABELS order). Unless ``refit_on_all`` is set, the model returned is exactly the one
+those metrics measure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tasks.quality.config import LABELS, QualityConfig, resolve_path
+from tasks.quality.features import Featurizer, FeatureSettings
+from tasks.quality.labels import Example, read_labelled, weak_labels
+from tasks.quality.model import MODEL_VERSION, QualityModel, fit_model, quality_scores
+
+
+def collect_examples(cfg: QualityConfig, weak_dirs: Iterable[Path] = (), extra: Iterable[Example] = ()) -> list[Example]:
+    """Return the training examples: seed set, label files, weak labels (if on), then ``extra``; a text's first copy wins."""
+    examples = read_labelled(resolve_path(cfg.seed_path))
+    for path in cfg.label_paths:
+        examples += read_labelled(resolve_path(path))
+    if cfg.weak_labels:
+        examples += weak_labels(
+            weak_dirs, cfg.weak_low_reasons, cfg.weak_source_labels, cfg.weak_max_per_label, cfg.seed, cfg.min_chars
+        )
+    examples += list(extra)
+    seen: set[str] = set()
+    out = []
+    for ex in examples:
+        if len(ex["text"]) >= cfg.min_chars and ex["text"] not in seen:  # hand labels come first and win over weak ones
+            seen.add(ex["text"])
+            out.append(ex)
+    return out
+
+
+def split_examples(examples: list[Example], test_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Return (train, test), stratified by label and seeded."""
+    from sklearn.model_selection import train_test_split
+
+    counts = Counter(ex["label"] for ex in examples)
+    short = {label: counts[label] for label in LABELS if counts[label] < 2}
+    if short:
+        raise ValueError(f"every label needs at least 2 examples to hold one out; have {dict(counts)}")
+    train, test = train_test_split(
+        examples, test_size=test_fraction, random_state=seed, stratify=[ex["label"] for ex in examples]
+    )
+    return list(train), list(test)
+
+
+def evaluate(y_true: list[str], y_pred: list[str]) -> dict:
+    """Return accuracy, macro-F1, F1 per label and the confusion matrix (true × predicted, LABELS order)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    per_label = f1_score(y_true, y_pred, labels=list(LABELS), average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(np.mean(per_label)),
+        **{f"f1_{label}": float(f) for label, f in zip(LABELS, per_label)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(LABELS)).tolist(),
+    }
+
+
+@dataclass
+class TrainResult:
+    """A fitted model and what was measured on the held-out examples."""
+
+    model: QualityModel
+    summary: dict  # JSON-able: counts, metrics, confusion matrix, timings, model version and digest
+    held_out: list[dict]  # per held-out example: label, predicted, score, origin (no text)
+
+
+def train_classifier(examples: list[Example], cfg: QualityConfig) -> TrainResult:
+    """Return the classifier fitted on a stratified share of ``examples`` and its held-out evaluation."""
+    settings = FeatureSettings.from_config(cfg)
+    train, test = split_examples(examples, cfg.test_fraction, cfg.seed)
+    featurizer = Featurizer(settings)
+    t0 = time.perf_counter()
+    x_train = featurizer([ex["text"] for ex in train])
+    x_test = featurizer([ex["text"] for ex in test])
+    featurize_s = time.perf_counter() - t0
+    fit = {"C": cfg.C, "max_iter": cfg.max_iter, "balanced": cfg.class_weight == "balanced"}
+    t0 = time.perf_counter()
+    model = fit_model(x_train, [ex["label"] for ex in train], settings, **fit)
+    fit_s = time.perf_counter() - t0
+    proba = model.probabilities_of(x_test)
+    predicted = [LABELS[i] for i in proba.argmax(axis=1)]
+    scores = quality_scores(proba)
+    metrics = evaluate([ex["label"] for ex in test], predicted)
+    if cfg.refit_on_all:
+        x_all = featurizer([ex["text"] for ex in examples])
+        model = fit_model(x_all, [ex["label"] for ex in examples], settings, **fit)
+    model._featurizer = featurizer  # already built: spare the caller a second jieba load
+    confusion = metrics.pop("confusion")
+    summary = {
+        "model_version": MODEL_VERSION,
+        "n_examples": len(examples),
+        "n_train": len(train),
+        "n_test": len(test),
+        "labels": dict(Counter(ex["label"] for ex in examples)),
+        "origins": dict(Counter(ex["origin"] for ex in examples)),
+        "metrics": {**metrics, "featurize_seconds": round(featurize_s, 4), "fit_seconds": round(fit_s, 4)},
+        "confusion": confusion,
+        "confusion_labels": list(LABELS),
+        "refit_on_all": cfg.refit_on_all,
+        "features": settings.to_dict(),
+        "nonzero_weight_rows": int(np.diff(model.weights.indptr).astype(bool).sum()),
+    }
+    provenance = ("n_examples", "n_train", "n_test", "labels", "origins", "metrics", "confusion", "refit_on_all")
+    model.trained = {k: summary[k] for k in provenance}
+    summary["model_digest"] = model.digest
+    summary["model_tag"] = model.tag
+    held_out = [
+        {"label": ex["label"], "predicted": p, "score": round(float(s), 6), "origin": ex["origin"]}
+        for ex, p, s in zip(test, predicted, scores)
+    ]
+    return TrainResult(model, summary, held_out)

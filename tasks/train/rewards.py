@@ -1,0 +1,180 @@
+"""Rule rewards for Chinese arithmetic answers, in TRL's shape ``f(completions, **kwargs) -> list[float]``.
+
+GRPO calls them with ``completions`` (strings, or conversational lists of messages) and every dataset column as
+a keyword (``answer``); DPO's on-policy pairs rank samples by their sum. No model judges anything: an answer is
+right when its number equals the reference after normalising full-width digits, Chinese numerals
+(十二, 二十一, 一百零五, 两), thousands separators and trailing units (本, 个, 元).
+
+- ``accuracy_reward``: 1.0 when the answer's number equals the reference, else 0.0.
+- ``format_reward``: 1.0 for exactly ``<think>…</think><answer>…</answer>``; partial credit (0.2 per well-placed
+  tag, at most 0.8) otherwise — a barely trained policy never hits the exact shape, and an all-zero reward gives
+  GRPO no advantage to learn from.
+- ``language_reward``: the share of Han characters among the letters written (1.0 for Chinese, lower for
+  English or mixed text, 0.0 for no letters at all).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+
+_DIGITS = {
+    "零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "两": 2, "三": 3, "叁": 3, "四": 4, "肆": 4,
+    "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9,
+}  # fmt: skip
+_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS)
+_TOKEN = re.compile(rf"\d+|[{_NUMERAL_CHARS}]")
+_CHINESE_RUN = re.compile(rf"(?:\d+|[{_NUMERAL_CHARS}])*[{_NUMERAL_CHARS}](?:\d+|[{_NUMERAL_CHARS}])*")
+_ARABIC = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_FORMAT = re.compile(r"^<think>.*</think>\s*<answer>(.*)</answer>$", re.DOTALL)
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+
+
+def completion_text(completion: str | list[dict]) -> str:
+    """Return the text of one completion: the string itself, or the assistant messages' contents joined.
+
+    >>> completion_text([{"role": "assistant", "content": "二十一"}])
+    '二十一'
+    """
+    if isinstance(completion, str):
+        return completion
+    return "".join(m["content"] for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def chinese_number(text: str) -> int | None:
+    """Return the integer a Chinese numeral spells (十二, 一百零五, 两万五, 二〇二四, 3万5千), or None if it is not one.
+
+    >>> [chinese_number(s) for s in ("十二", "二十一", "一百零五", "两", "一百五", "二〇二四", "三万零五十", "十几")]
+    [12, 21, 105, 2, 150, 2024, 30050, None]
+    """
+    text = text.strip()
+    tokens = _TOKEN.findall(text)
+    if not tokens or "".join(tokens) != text:
+        return None
+    values = [int(t) if t.isdigit() else _DIGITS.get(t) for t in tokens]
+    if all(v is not None for v in values) and len(tokens) > 1 and all(t in _DIGITS or t.isdigit() for t in tokens):
+        # digit by digit, as years and phone numbers are read: 二〇二四 → 2024
+        return int("".join(str(v) for v in values)) if all(v < 10 for v in values) else None
+    total = 0  # finished 亿 groups
+    wan = 0  # the finished 万 group inside the current 亿 group
+    section = 0  # below 万
+    digit: int | None = None
+    last_unit = 0  # the unit the previous token was, for the colloquial 一百五 (=150) and 两万五 (=25000)
+    for token, value in zip(tokens, values):
+        if value is not None and token not in ("零", "〇"):
+            if digit is not None:
+                return None  # two digits in a row inside a numeral with units: 二三十 is "twenty or thirty", not a number
+            digit = value
+            continue
+        if token in ("零", "〇"):
+            digit, last_unit = None, 0
+            continue
+        if token in _SMALL_UNITS:
+            unit = _SMALL_UNITS[token]
+            section += (1 if digit is None else digit) * unit
+        else:
+            unit = _BIG_UNITS[token]
+            group = section + (digit or 0)
+            if group == 0 and not (unit == 10_000 and total):
+                return None
+            if unit == 10_000:
+                wan, section = group * unit, 0
+            else:
+                total, wan, section = (total + wan + group) * unit, 0, 0
+        digit, last_unit = None, unit
+    if digit is not None and last_unit >= 100:
+        digit *= last_unit // 10  # 一百五 is 150, 两万五 is 25000: the digit takes the next unit down
+    return total + wan + section + (digit or 0)
+
+
+def extract_number(text: str) -> Decimal | None:
+    """Return the number a short answer states — its last Arabic number, else its last Chinese numeral — or None.
+
+    Full-width characters are folded first (１２ → 12) and thousands separators dropped (1,050 → 1050).
+
+    >>> [extract_number(s) for s in ("21本", "共有２１个", "二十一元", "1,050元", "答：两人一共有四十二本书。", "不知道")]
+    [Decimal('21'), Decimal('21'), Decimal('21'), Decimal('1050'), Decimal('42'), None]
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
+    arabic = _ARABIC.findall(text)
+    if arabic:
+        return Decimal(arabic[-1])
+    for run in reversed(_CHINESE_RUN.findall(text)):
+        value = chinese_number(run)
+        if value is not None:
+            return Decimal(value)
+    return None
+
+
+def extract_answer(text: str) -> str:
+    """Return the content of the last ``<answer>`` tag, or the whole text when there is none.
+
+    >>> extract_answer("<think>12-3=9，12+9=21</think><answer>21本</answer>")
+    '21本'
+    """
+    found = _ANSWER.findall(text)
+    return found[-1] if found else text
+
+
+def answers_match(text: str, reference: str) -> bool:
+    """Return whether the number answered in ``text`` equals the reference answer's number."""
+    got, want = extract_number(extract_answer(text)), extract_number(reference)
+    return got is not None and got == want
+
+
+def accuracy_reward(completions: list, answer: list[str], **kwargs) -> list[float]:
+    """Return 1.0 for each completion whose answer equals its reference number, else 0.0.
+
+    >>> accuracy_reward(["<think>…</think><answer>二十一</answer>", "<answer>20</answer>", "所以共有２１本"], answer=["21", "21", "21"])
+    [1.0, 0.0, 1.0]
+    """
+    return [1.0 if answers_match(completion_text(c), ref) else 0.0 for c, ref in zip(completions, answer, strict=True)]
+
+
+def format_reward(completions: list, **kwargs) -> list[float]:
+    """Return 1.0 for exactly ``<think>…</think><answer>…</answer>``, else 0.2 per tag that appears exactly once.
+
+    >>> format_reward(["<think>12-3=9</think><answer>21</answer>", "<answer>21</answer>", "21", "<think>a</think><answer>21</answer>多余"])
+    [1.0, 0.4, 0.0, 0.8]
+    """
+    rewards = []
+    for completion in completions:
+        text = completion_text(completion).strip()
+        once = sum(text.count(tag) == 1 for tag in _TAGS)
+        shape = _FORMAT.match(text)
+        # exact: the four tags once each, in order, nothing outside them, and an answer to check
+        rewards.append(1.0 if once == 4 and shape and shape.group(1).strip() else round(0.2 * once, 2))
+    return rewards
+
+
+def language_reward(completions: list, **kwargs) -> list[float]:
+    """Return each completion's share of Han characters among its letters (tags not counted; no letters: 0.0).
+
+    >>> language_reward(["<think>一共21本</think><answer>21</answer>", "The answer is 21", "答案是 forty", "<answer>21</answer>"])
+    [1.0, 0.0, 0.375, 0.0]
+    """
+    rewards = []
+    for completion in completions:
+        text = completion_text(completion)
+        for tag in _TAGS:
+            text = text.replace(tag, "")
+        letters = [ch for ch in text if ch.isalpha()]
+        rewards.append(sum(bool(_HAN.match(ch)) for ch in letters) / len(letters) if letters else 0.0)
+    return rewards
+
+
+def rule_reward(completions: list, answer: list[str], **kwargs) -> list[float]:
+    """Return accuracy + format + language per completion (0 to 3): how DPO's on-policy pairs rank samples.
+
+    >>> rule_reward(["<think>十二减三得九</think><answer>21</answer>", "twenty-one"], answer=["21", "21"])
+    [3.0, 0.0]
+    """
+    parts = zip(accuracy_reward(completions, answer), format_reward(completions), language_reward(completions), strict=True)
+    return [sum(p) for p in parts]

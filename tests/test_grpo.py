@@ -1,0 +1,94 @@
+"""GRPO: the config mapping and its batch check, the problem set, and real steps on the tiny model."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+import re
+
+import pytest
+import torch
+import trl
+from pydantic import ValidationError
+
+import tasks.train.grpo as grpo
+from tasks.train.config import has_cuda
+from tasks.train.grpo import REWARD_NAMES, GRPOConfig, problem_dataset, to_grpo_config, train_grpo
+from tasks.train.model import load_model_strict
+
+cpu_only = pytest.mark.skipif(has_cuda(), reason="checks the refusal of GPU settings on a machine without a GPU")
+
+
+def test_to_grpo_config_maps_every_field(tmp_path):
+    cfg = GRPOConfig(
+        num_generations=3, max_completion_length=40, temperature=0.7, beta=0.01, loss_type="grpo", learning_rate=2e-5, max_steps=9,
+        batch_size=6, grad_accum=2, accuracy_weight=2.0, format_weight=0.5, language_weight=0.1, seed=3, logging_steps=4,
+    )  # fmt: skip
+    args = to_grpo_config(cfg, str(tmp_path), tracking=False)
+    assert isinstance(args, trl.GRPOConfig)
+    assert (args.num_generations, args.max_completion_length, args.temperature, args.beta, args.loss_type) == (3, 40, 0.7, 0.01, "grpo")
+    assert (args.learning_rate, args.max_steps, args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2e-5, 9, 6, 2)
+    assert args.reward_weights == [2.0, 0.5, 0.1] and (args.seed, args.logging_steps) == (3, 4)
+    assert args.generation_batch_size == 12  # batch_size × grad_accum on one process: 4 whole groups of 3
+    assert args.use_cpu is not has_cuda()
+    assert args.bf16 is False and args.gradient_checkpointing is False and args.use_vllm is False
+    assert args.report_to == [] and args.save_strategy == "no"
+    assert to_grpo_config(cfg, str(tmp_path), tracking=True).report_to == ["mlflow"]
+
+
+def test_offered_loss_types_exist_in_trl():
+    offered = GRPOConfig.model_fields["loss_type"].annotation.__args__
+    documented = set(re.findall(r"'(\w+)'", {f.name: f for f in dataclasses.fields(trl.GRPOConfig)}["loss_type"].metadata["help"]))
+    assert set(offered) <= documented
+
+
+def test_generation_batch_must_hold_whole_groups():
+    GRPOConfig(batch_size=8, num_generations=4)
+    GRPOConfig(batch_size=2, grad_accum=3, num_generations=6)
+    with pytest.raises(ValidationError, match=r"batch_size × grad_accum = 6 × 1 = 6 .* must divide by num_generations 4"):
+        GRPOConfig(batch_size=6, num_generations=4)
+    with pytest.raises(ValidationError, match="num_generations"):
+        GRPOConfig(num_generations=1, batch_size=2)  # a group of one has no advantage
+    with pytest.raises(ValidationError, match="at least one of"):
+        GRPOConfig(accuracy_weight=0, format_weight=0, language_weight=0)
+    with pytest.raises(ValueError, match="divisible by num_generations"):  # TRL's own check agrees with ours
+        trl.GRPOConfig(output_dir="unused", use_cpu=True, bf16=False, activation_checkpointing=False, per_device_train_batch_size=6, num_generations=4)
+
+
+@cpu_only
+def test_gpu_settings_refused_on_cpu(tmp_path):
+    for setting, name in (({"use_vllm": True}, "grpo.use_vllm"), ({"bf16": True}, "grpo.bf16"), ({"gradient_checkpointing": True}, "grpo.gradient_checkpointing")):
+        with pytest.raises(ValueError, match=name):
+            to_grpo_config(GRPOConfig(**setting), str(tmp_path))
+
+
+def test_problem_dataset_is_conversational_with_answers():
+    ds = problem_dataset(16, seed=5)
+    assert ds.column_names == ["prompt", "answer"] and len(ds) == 16
+    row = ds[0]
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"] and row["answer"].isdigit()
+    assert problem_dataset(16, seed=5)["answer"] == ds["answer"]
+
+
+def test_reward_summary_doctest():
+    assert doctest.testmod(grpo).failed == 0
+
+
+def test_train_grpo_changes_the_policy_with_varied_rewards(tiny_base, tmp_path):
+    model_dir, tokenizer_dir = tiny_base
+    cfg = GRPOConfig(max_steps=3, num_generations=4, batch_size=8, max_completion_length=24, num_problems=8, logging_steps=1, cpu_threads=1)
+    summary = train_grpo(cfg, str(model_dir), str(tokenizer_dir), str(tmp_path / "grpo"))
+    assert summary["steps"] == 3 and summary["completions"] == 24
+    assert summary["parameters_changed"]
+    rewards = summary["rewards"]
+    assert set(summary["reward_mean"]) == set(REWARD_NAMES)
+    # an untrained model writes gibberish: no format, but a varying share of Han characters
+    assert 0.0 < summary["reward_mean"]["language_reward"] <= 1.0
+    assert all(0.0 <= summary["reward_mean"][name] <= 1.0 for name in REWARD_NAMES)
+    assert rewards["reward_std"]["max"] > 0.0 and summary["reward_std"] > 0.0  # non-degenerate: GRPO has advantages to learn from
+    assert rewards["frac_reward_zero_std"]["mean"] < 1.0
+    assert len(summary["samples"]) == 8 and {"question", "completion", *REWARD_NAMES} <= set(summary["samples"][0])
+
+    trained, base = load_model_strict(summary["model_dir"]), load_model_strict(str(model_dir))
+    before, after = dict(base.named_parameters()), dict(trained.named_parameters())
+    assert any(not torch.equal(before[n], after[n]) for n in before)
