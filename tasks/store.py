@@ -140,6 +140,21 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the bundled data (data/sample/…) lives under it
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """Return ``path`` as given when absolute or present in the working directory, else under the project folder.
+
+    Recipes name bundled files relative to the project (data/sample/quality/seed.jsonl); this finds them
+    from any working directory, e.g. a Prefect worker started elsewhere.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p
+
+
 def config_digest(cfg: BaseModel | None) -> str:
     """Return a short digest of a stage config, so a changed config invalidates finished shards."""
     payload = cfg.model_dump_json() if cfg is not None else ""

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 def _command(tmp_path: Path, site: str, name: str, mlflow_uri: str) -> list[str]:
     return [
-        sys.executable, "-m", "flows.cli", "run", "recipes/demo.yaml",
+        sys.executable, "-m", "flows.cli", "run", "recipes/demo.yaml", "--flow", "data",
         "--set", f"run.name={name}", "--set", f"run.runs_dir={tmp_path / 'runs'}", "--set", f"run.tracking_uri={mlflow_uri}",
         "--set", "run.shard_docs=1", "--set", "run.max_workers=1",  # one document per shard: many small tasks to land the kill between
         "--set", f"crawl.seeds=['{site}/index.html']",

@@ -9,19 +9,18 @@ characters); the ads and gibberish of tests/test_quality.py score 0.11-0.33. The
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.clean.stage import CleanReason
+from tasks.store import resolve_data_path
 
 QualityLabel = Literal["high", "medium", "low"]
 TierAction = Literal["keep", "strict", "reject"]
 
 LABELS: tuple[QualityLabel, ...] = ("high", "medium", "low")
 NgramBound = Annotated[int, Field(ge=1, le=8)]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Clean-stage reasons that make a rejected document a good `low` example: what it was dropped for is what
 # the classifier should learn to call low. too_short, too_long, not_chinese and the stop-word rules are not
@@ -40,12 +39,7 @@ DEFAULT_WEAK_LOW_REASONS: list[CleanReason] = [
 ]
 
 
-def resolve_path(path: str) -> Path:
-    """Return ``path`` as given when absolute or present in the working directory, else under the project folder."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    return PROJECT_ROOT / p
+resolve_path = resolve_data_path  # the name this stage's modules use
 
 
 class AnnotatorConfig(BaseModel):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.store import resolve_data_path
 from tasks.train.config import has_cuda
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and r
 DPOLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "apo_zero", "apo_down", "discopop", "sigmoid_norm"]
 
 DEFAULT_PAIRS = "data/sample/preferences/pairs.jsonl"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Files of a model folder that are not the tokenizer: never copied over freshly trained weights.
 _NOT_TOKENIZER = {"config.json", "generation_config.json", "stats.json", "compression.json", "summary.json", "training_args.bin"}
 
@@ -127,9 +127,7 @@ def load_pairs(path: str | Path) -> list[dict]:
 
     A relative path missing from the working directory is read from the project folder (the bundled sample).
     """
-    path = Path(path).expanduser()
-    if not path.is_absolute() and not path.exists():
-        path = PROJECT_ROOT / path
+    path = resolve_data_path(path)
     pairs = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

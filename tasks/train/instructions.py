@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from tasks.store import resolve_data_path
+
 DataFormat = Literal["auto", "alpaca", "sharegpt", "messages"]
 Message = dict[str, str]
 Conversation = list[Message]
@@ -179,7 +181,7 @@ def load_conversations(paths: list[str | Path], data_format: DataFormat = "auto"
     """Return every row of ``paths`` as a conversation; raise InstructionError naming the file and line of a bad row."""
     conversations = []
     for p in paths:
-        path = Path(p)
+        path = resolve_data_path(p)
         if not path.exists():
             raise InstructionError(f"{path}: no such file or folder")
         for where, row in _rows(path):
