@@ -58,13 +58,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         if server is not None:
             server.shutdown()
     print(f"run folder: {run_dir}")
-    for stage_dir in sorted(Path(run_dir).iterdir()):
-        stats_path = stage_dir / "stats.json"
-        if stats_path.exists():
-            s = json.loads(stats_path.read_text(encoding="utf-8"))
-            print(f"  {s['stage']:<10} in {s['docs_in']:>6}  kept {s['docs_kept']:>6}  rejected {s['docs_rejected']:>6}  {s['rejected_by_reason']}")
+    for s in chain_order([json.loads(p.read_text(encoding="utf-8")) for p in Path(run_dir).glob("*/stats.json")]):
+        print(f"  {s['stage']:<10} in {s['docs_in']:>6}  kept {s['docs_kept']:>6}  rejected {s['docs_rejected']:>6}  {s['rejected_by_reason']}")
     print(f"wall time: {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def chain_order(stats: list[dict]) -> list[dict]:
+    """Return stage stats in chain order, following each stage's ``upstream`` from the sources."""
+    ordered: list[dict] = []
+    frontier = [None]
+    while frontier:
+        upstream = frontier.pop(0)
+        for s in sorted((s for s in stats if s.get("upstream") == upstream), key=lambda s: s["stage"]):
+            ordered.append(s)
+            frontier.append(s["stage"])
+    return ordered + [s for s in stats if s not in ordered]
 
 
 def cmd_step(args: argparse.Namespace) -> int:

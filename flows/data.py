@@ -12,7 +12,6 @@ from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, publish_stage, run_model_stage, run_shard_stage
-from tasks.store import config_digest
 from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
@@ -28,7 +27,7 @@ from tasks.dedup.config import DedupConfig
 from tasks.dedup.task import cluster_duplicates, dedup_shard, sign_shard
 from tasks.quality.config import QualityConfig
 from tasks.quality.report import confusion_figure, read_scores, score_histogram, tier_table
-from tasks.quality.task import score_shard, train_quality_model
+from tasks.quality.task import score_shard, train_quality_model, training_inputs_digest
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.plan import MixturePlan
 from tasks.mixture.report import mixture_chart, table_rows, weights_chart
@@ -88,7 +87,7 @@ def quality_model(ctx: RunContext, cfg: QualityConfig, weak_labels: StageDir) ->
         stage="quality_model",
         run_name=f"quality-train-C{cfg.C:g}",
         params={f"quality.{k}": v for k, v in flatten_params(cfg).items()},
-        digest=f"{config_digest(cfg)}:{(weak_labels.read_stats() or {}).get('output_digest', '')}",
+        digest=training_inputs_digest(cfg, [str(weak_labels.root)]),  # training fields, label files, weak-label shards
         registered_model=cfg.registered_model,
         description="Quality classifiers (high/medium/low) trained by liandan's build_corpus flow.",
         metrics=lambda r: {f"heldout.{k}": float(v) for k, v in r["summary"]["metrics"].items() if isinstance(v, (int, float))},
