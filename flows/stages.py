@@ -19,7 +19,16 @@ from tasks.extract.config import ExtractConfig
 from tasks.extract.stage import build_steps as extract_steps
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.stage import build_steps as mixture_steps
+from tasks.quality.config import QualityConfig
 from tasks.steps import Step
+
+
+def quality_steps(cfg: QualityConfig) -> list[Step]:
+    """Return the quality stage's steps with a classifier trained now on the config's labelled files (about a second)."""
+    from tasks.quality.stage import build_steps
+    from tasks.quality.train import collect_examples, train_classifier
+
+    return build_steps(cfg, train_classifier(collect_examples(cfg), cfg).model)
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ SHARD_STAGES: dict[str, ShardStage] = {
         ShardStage("clean", CleanConfig, clean_steps),
         ShardStage("dedup", DedupConfig, dedup_steps),
         ShardStage("deid", DeidConfig, deid_steps),
+        ShardStage("quality", QualityConfig, quality_steps),
         ShardStage("mixture", MixtureConfig, mixture_steps),
     )
 }

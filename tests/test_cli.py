@@ -62,3 +62,18 @@ def test_run_reports_a_bad_recipe(tmp_path, capsys):
     recipe.write_text("crawl:\n  seeds: [ftp://x]\n", encoding="utf-8")
     assert main(["run", str(recipe)]) == 2
     assert "crawl.seeds.0" in capsys.readouterr().err
+
+
+def test_step_quality_trains_on_the_seed_set_and_routes(tmp_path, capsys):
+    news = (GOLD / "news").glob("*.txt").__next__().read_text(encoding="utf-8")
+    spam = "澳门赌场 在线投注 加微信 稳赚不赔 充值送彩金 " * 6
+    src = tmp_path / "docs.jsonl"
+    src.write_text("\n".join(json.dumps({"url": u, "text": t, "source": "web"}, ensure_ascii=False) for u, t in (("http://a.cn/n", news), ("http://a.cn/s", spam))) + "\n", encoding="utf-8")
+    out = tmp_path / "scored.jsonl"
+    config = tmp_path / "quality.yaml"
+    config.write_text("quality:\n  medium_action: keep\n", encoding="utf-8")
+    assert main(["step", "quality", "--input", str(src), "--output", str(out), "--config", str(config)]) == 0
+    (kept,) = _jsonl(out)
+    assert kept["url"] == "http://a.cn/n" and kept["quality_tier"] == "high"
+    (rejected,) = _jsonl(tmp_path / "scored.rejected.jsonl")
+    assert rejected["url"] == "http://a.cn/s" and rejected["reason"] == "quality" and rejected["quality_score"] < kept["quality_score"]
