@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from flows.recipe import RunConfig
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, open_run, run_model_stage
-from tasks.store import config_digest
+from tasks.store import config_digest, file_digest, resolve_data_path
 from tasks.tracking import flatten_params
 from tasks.train.distill import DistillConfig, comparison_metrics
 from tasks.train.dpo import DPOConfig
@@ -43,8 +43,11 @@ def _flow_run_name() -> str:
 
 
 def model_digest(model_dir: str) -> str:
-    """Return a digest of a model folder's weights and config (sizes and mtimes: cheap, and changes with every save)."""
+    """Return a digest of a stage input: a model folder's files (sizes and mtimes: cheap, and changes with every save),
+    a data file's bytes, or a hub id's name."""
     path = Path(model_dir)
+    if path.is_file():
+        return file_digest(path)
     if not path.is_dir():
         return model_dir  # a hub id: its name is all we know without downloading
     files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -71,7 +74,8 @@ def sft_run_name(cfg: SFTConfig) -> str:
 def sft_stage(ctx: RunContext, cfg: SFTConfig, base: str, tokenizer: str) -> dict:
     """Fine-tune ``base`` on the instruction set; return the summary (``model_dir``)."""
     out = str(ctx.store.stage("sft").root)
-    spec = _spec("sft", sft_run_name(cfg), cfg, [base, tokenizer], "Instruction-tuned models made by liandan's align_model flow (SFT).")
+    data = [str(resolve_data_path(p)) for p in cfg.data_paths]
+    spec = _spec("sft", sft_run_name(cfg), cfg, [base, tokenizer, *data], "Instruction-tuned models made by liandan's align_model flow (SFT).")
     return run_model_stage(ctx, spec, lambda uri, child: sft_model(cfg, base, tokenizer, out, tracking_uri=uri, run_id=child))
 
 
@@ -79,7 +83,7 @@ def distill_stage(ctx: RunContext, cfg: DistillConfig, teacher: str, tokenizer: 
     """Distil the teacher into a smaller student on the instruction set ``data``; return the summary (teacher vs student side by side)."""
     out = str(ctx.store.stage("distill").root)
     name = f"distill-{cfg.mode}-T{cfg.temperature:g}-a{cfg.alpha:g}"
-    spec = _spec("distill", name, cfg, [teacher, tokenizer, *data], "Student models distilled by liandan's align_model flow.")
+    spec = _spec("distill", name, cfg, [teacher, tokenizer, *(str(resolve_data_path(p)) for p in data)], "Student models distilled by liandan's align_model flow.")
     spec.metrics = lambda summary: final_metrics(summary) | comparison_metrics(summary)
     return run_model_stage(ctx, spec, lambda uri, child: distill_model(cfg, teacher, tokenizer, data, out, tracking_uri=uri, run_id=child))
 
@@ -87,7 +91,7 @@ def distill_stage(ctx: RunContext, cfg: DistillConfig, teacher: str, tokenizer: 
 def dpo_stage(ctx: RunContext, cfg: DPOConfig, policy: str, tokenizer: str) -> dict:
     """Align the policy on preference pairs with DPO; return the summary."""
     out = str(ctx.store.stage("dpo").root)
-    spec = _spec("dpo", f"dpo-{cfg.loss_type}-b{cfg.beta:g}", cfg, [policy, tokenizer], "Preference-aligned models made by liandan's align_model flow (DPO).")
+    spec = _spec("dpo", f"dpo-{cfg.loss_type}-b{cfg.beta:g}", cfg, [policy, tokenizer, *([str(resolve_data_path(cfg.pairs_path))] if cfg.pairs_path else [])], "Preference-aligned models made by liandan's align_model flow (DPO).")
     return run_model_stage(ctx, spec, lambda uri, child: dpo_model(cfg, policy, tokenizer, out, tracking_uri=uri, run_id=child))
 
 
