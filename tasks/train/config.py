@@ -101,17 +101,27 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def check_hardware(cfg: PretrainConfig, cuda: bool) -> None:
-    """Raise with the setting to change when ``cfg`` asks for a GPU feature this machine lacks."""
-    if cfg.bf16 and not cuda:
-        raise ValueError("pretrain.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set pretrain.bf16=false on CPU.")
-    if cfg.bf16:
+def check_gpu_features(section: str, bf16: bool, gradient_checkpointing: bool, cuda: bool) -> None:
+    """Raise naming ``<section>.<setting>`` when bf16 or gradient checkpointing is asked for without a GPU that has it.
+
+    Every trainer's config (pretrain, sft, dpo, grpo) checks these two the same way.
+    """
+    if bf16 and not cuda:
+        raise ValueError(f"{section}.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set {section}.bf16=false on CPU.")
+    if bf16:
         import torch
 
         if not torch.cuda.is_bf16_supported():
-            raise ValueError(f"pretrain.bf16=true: {torch.cuda.get_device_name()} has no bfloat16 support. Set pretrain.bf16=false.")
-    if cfg.gradient_checkpointing and not cuda:
-        raise ValueError("pretrain.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set pretrain.gradient_checkpointing=false.")
+            raise ValueError(f"{section}.bf16=true: {torch.cuda.get_device_name()} has no bfloat16 support. Set {section}.bf16=false.")
+    if gradient_checkpointing and not cuda:
+        raise ValueError(
+            f"{section}.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set {section}.gradient_checkpointing=false."
+        )
+
+
+def check_hardware(cfg: PretrainConfig, cuda: bool) -> None:
+    """Raise with the setting to change when ``cfg`` asks for a GPU feature this machine lacks."""
+    check_gpu_features("pretrain", cfg.bf16, cfg.gradient_checkpointing, cuda)
 
 
 _SCHEDULES = {"cosine": "cosine_with_min_lr", "linear": "linear", "constant": "constant_with_warmup"}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.store import resolve_data_path
-from tasks.train.config import has_cuda
+from tasks.train.config import check_gpu_features, has_cuda
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
@@ -87,10 +87,7 @@ class DPOConfig(BaseModel):
 
 def check_hardware(cfg: DPOConfig, cuda: bool) -> None:
     """Raise with the setting to change when ``cfg`` asks for a GPU feature this machine lacks."""
-    if cfg.bf16 and not cuda:
-        raise ValueError("dpo.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set dpo.bf16=false on CPU.")
-    if cfg.gradient_checkpointing and not cuda:
-        raise ValueError("dpo.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set dpo.gradient_checkpointing=false.")
+    check_gpu_features("dpo", cfg.bf16, cfg.gradient_checkpointing, cuda)
 
 
 def to_dpo_config(cfg: DPOConfig, output_dir: str, tracking: bool = False) -> trl.DPOConfig:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.train.config import has_cuda
+from tasks.train.config import check_gpu_features, has_cuda
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
@@ -79,10 +79,7 @@ class GRPOConfig(BaseModel):
 
 def check_hardware(cfg: GRPOConfig, cuda: bool) -> None:
     """Raise with the setting to change when ``cfg`` asks for a GPU feature this machine lacks."""
-    if cfg.bf16 and not cuda:
-        raise ValueError("grpo.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set grpo.bf16=false on CPU.")
-    if cfg.gradient_checkpointing and not cuda:
-        raise ValueError("grpo.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set grpo.gradient_checkpointing=false.")
+    check_gpu_features("grpo", cfg.bf16, cfg.gradient_checkpointing, cuda)
     if cfg.use_vllm and not cuda:
         raise ValueError("grpo.use_vllm=true generates with vLLM, which needs a CUDA GPU; none is visible. Set grpo.use_vllm=false to generate with transformers on CPU.")
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:

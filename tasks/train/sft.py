@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.train.config import has_cuda
+from tasks.train.config import check_gpu_features, has_cuda
 from tasks.train.instructions import DataFormat
 
 if TYPE_CHECKING:  # torch, transformers, trl and peft load in seconds; recipes and the flow import the config without them
@@ -109,15 +109,7 @@ def check_hardware(cfg: SFTConfig, cuda: bool) -> None:
         raise ValueError("sft.method=qlora trains over a 4-bit bitsandbytes model, which needs a CUDA GPU; none is visible. Use sft.method=lora on CPU.")
     if cfg.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         raise ValueError("sft.method=qlora needs bitsandbytes: pip install bitsandbytes (or use sft.method=lora).")
-    if cfg.bf16 and not cuda:
-        raise ValueError("sft.bf16=true needs a CUDA GPU with bfloat16 (Ampere or newer); none is visible. Set sft.bf16=false on CPU.")
-    if cfg.bf16:
-        import torch
-
-        if not torch.cuda.is_bf16_supported():
-            raise ValueError(f"sft.bf16=true: {torch.cuda.get_device_name()} has no bfloat16 support. Set sft.bf16=false.")
-    if cfg.gradient_checkpointing and not cuda:
-        raise ValueError("sft.gradient_checkpointing=true saves GPU memory and only slows a CPU run; none is visible. Set sft.gradient_checkpointing=false.")
+    check_gpu_features("sft", cfg.bf16, cfg.gradient_checkpointing, cuda)
 
 
 def to_sft_config(cfg: SFTConfig, output_dir: str, tracking: bool = False, *, save: bool = True) -> trl.SFTConfig:
