@@ -250,3 +250,11 @@ def test_sample_forum_post_with_pii_is_masked_exactly(masker):
     assert out.replace("<PHONE>", "186 0000 1234").replace("<EMAIL>", "wangshifu@example.net").replace(
         "<ID_CARD>", "110101198506120311"
     ) == text  # nothing else changed
+
+
+def test_mask_sample_lines_masks_identifiers_and_names_for_logging():
+    from tasks.deid.stage import mask_sample_lines
+
+    lines = mask_sample_lines(["联系人：蔡利，电话13800138000。", "今天天气很好。"], DeidConfig(phone="drop"))
+    assert lines[1] == "今天天气很好。"
+    assert "13800138000" not in lines[0] and "蔡利" not in lines[0] and "<PHONE>" in lines[0]

@@ -10,6 +10,7 @@ from tasks.deid.detectors import PII_TYPES, PiiType
 from tasks.deid.names import DEFAULT_ALLOW
 
 PiiPolicy = Literal["replace", "hash", "drop"]
+NamesPolicy = Literal["contextual", "all", "off"]
 
 _POLICY = (
     "replace: the span becomes {placeholder}; hash: {placeholder_hash} (a salted sha256 prefix of the normalised "
@@ -37,6 +38,15 @@ class DeidConfig(BaseModel):
         max_length=len(PII_TYPES),
         description="The kinds of personal data looked for. Leaving out 'person' skips jieba's part-of-speech "
         "tagging, by far the slowest detector (see benchmarks/deid_eval.py).",
+    )
+    names: NamesPolicy = Field(
+        default="contextual",
+        description="Which person names (and street addresses) are personal data. contextual: a name standing near a "
+        "personal identifier (phone, ID card, bank card, e-mail, QQ/WeChat, plate, street address) or a personal-data "
+        "cue (收件人, 联系人, 姓名, 患者, 房东 …) is a private person: it and every other mention of it in the document "
+        "is masked, and so is a street address near such a person, cue or identifier; officials, reporters and people "
+        "in the news are kept. all: every name the NER finds and every street-level address. off: names untouched, "
+        "addresses only in a personal context; identifiers are masked under every policy.",
     )
     email: PiiPolicy = _policy("email")
     id_card: PiiPolicy = _policy("id_card")

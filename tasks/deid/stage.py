@@ -16,7 +16,8 @@ from tasks.deid.config import DeidConfig
 from tasks.deid.detectors import PII_TYPES, PLACEHOLDERS, Span, find_pattern_pii, resolve_overlaps
 from tasks.deid.names import NameFinder
 from tasks.records import Doc, Reject
-from tasks.steps import Step
+from tasks.steps import Step, cached_steps
+from tasks.store import config_digest
 
 DeidReason = Literal[
     "pii_email",  # an e-mail address was found and cfg.email is "drop"
@@ -114,6 +115,11 @@ class PiiMasker:
         pii_counts = {kind: counts[kind] for kind in PII_TYPES if kind in self.kinds}
         return {**doc, "text": mask_text(text, spans, self.cfg), PII_COUNTS: pii_counts}
 
+    def mask_line(self, text: str) -> str:
+        """Return one line with every enabled kind masked, however long (no reject: the caller shows it, never keeps it)."""
+        text = repair_text(text)
+        return mask_text(text, self.find(text), self.cfg)
+
     def tally(self, results: list[Doc | Reject]) -> dict[str, int]:
         """Return spans masked per kind (``pii.phone``…) and documents that held any (``pii_docs``), over the kept documents."""
         totals: Counter[str] = Counter()
@@ -131,3 +137,18 @@ class PiiMasker:
 def build_steps(cfg: DeidConfig) -> list[Step]:
     """Return the deid stage's steps, in order."""
     return [PiiMasker(cfg)]
+
+
+def mask_sample_lines(lines: list[str], cfg: DeidConfig | None = None) -> list[str]:
+    """Return sample lines fit to log: every identifier, street address and person name masked (names policy ``all``).
+
+    Stages that log sample lines before the deid stage has run (clean's examples of what a rule
+    removed, …) pass them through here first. A kind whose policy is ``drop`` is replaced instead,
+    since a sample line is shown, not kept; the masker is built once per worker thread.
+    """
+    cfg = cfg or DeidConfig()
+    update: dict = {"names": "all", "types": list(PII_TYPES)}
+    update |= {kind: "replace" for kind in PII_TYPES if getattr(cfg, kind) == "drop"}
+    cfg = cfg.model_copy(update=update)
+    [masker] = cached_steps(f"deid-samples:{config_digest(cfg)}", lambda: [PiiMasker(cfg)])
+    return [masker.mask_line(str(line)) for line in lines]
