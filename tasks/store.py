@@ -161,6 +161,64 @@ def config_digest(cfg: BaseModel | None) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
+# --- the one skip/resume mechanism ---------------------------------------------------------------------
+#
+# Every piece of finished work — a document shard, a global plan (dedup clusters, mixture plan, quality
+# model), the tokenizer, a packed shard, a trained model — is known by the digest of what it was made
+# from: its config, its inputs' digests and the code version. The work writes its outputs first and its
+# done-record last; a rerun whose digest matches the done-record reads the record's payload instead of
+# redoing the work, and any other digest (a changed config, a changed input, newer code) redoes it.
+
+CODE_VERSION = "1"  # bump when a stage's output for the same config and inputs changes: every done-record goes stale
+DONE_FILE = "_done.json"
+
+
+def stage_digest(cfg: BaseModel | None, inputs: Iterable[str], code_version: str = CODE_VERSION) -> str:
+    """Return the digest a piece of work is made under: its config, its inputs' digests (in order), the code version.
+
+    >>> stage_digest(None, ["a"]) == stage_digest(None, ["a"]) != stage_digest(None, ["b"])
+    True
+    """
+    payload = json.dumps([config_digest(cfg), list(inputs), code_version], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def read_done(folder: Path, digest: str, name: str = DONE_FILE) -> dict | None:
+    """Return the payload of ``folder/name`` when that done-record names ``digest``, else None.
+
+    A record that cannot be read (damaged outside our atomic writes) counts as absent: the work is redone.
+    """
+    path = Path(folder) / name
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("digest") != digest:
+        return None
+    return record.get("payload") or {}
+
+
+def write_done(folder: Path, digest: str, payload: dict, name: str = DONE_FILE) -> None:
+    """Write the done-record ``folder/name`` (digest and payload), atomically: call it last, after every output."""
+    atomic_write_json(Path(folder) / name, {"digest": digest, "payload": payload})
+
+
+def clear_done(folder: Path, name: str = DONE_FILE) -> None:
+    """Remove a done-record before its work is redone, so outputs being rewritten are never taken as finished."""
+    (Path(folder) / name).unlink(missing_ok=True)
+
+
+def keyed_dir(root: Path, digest: str) -> Path:
+    """Return (created) the folder under ``root`` that belongs to the work made under ``digest``.
+
+    Checkpoints and generated data live there, so a changed config starts in a fresh folder and never
+    resumes another config's checkpoint, while a killed run with the same digest finds its own again.
+    """
+    folder = Path(root) / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @dataclass(frozen=True)
 class StageDir:
     """The folder of one stage of one run."""

@@ -145,3 +145,47 @@ def test_run_steps_adds_step_tallies_to_counters():
     result = run_steps("clean", [_Shout()], docs)
     assert result.stats.counters == {"removed_chars.punct": 3}
     assert [d["text"] for d in result.kept] == ["好！！", "行！"]
+
+
+# --- the one skip/resume mechanism -----------------------------------------------------------------
+
+
+def test_stage_digest_covers_config_inputs_their_order_and_code_version():
+    from tasks.clean.config import CleanConfig
+    from tasks.store import stage_digest
+
+    base = stage_digest(CleanConfig(), ["a1", "b2"])
+    assert base == stage_digest(CleanConfig(), ["a1", "b2"]) and len(base) == 16
+    assert base != stage_digest(CleanConfig(min_chars=51), ["a1", "b2"])  # a changed config
+    assert base != stage_digest(CleanConfig(), ["a1", "b3"])  # a changed input
+    assert base != stage_digest(CleanConfig(), ["b2", "a1"])  # inputs are an ordered list
+    assert base != stage_digest(CleanConfig(), ["a1", "b2"], code_version="2")  # newer code
+    assert stage_digest(None, []) != stage_digest(None, [""])
+
+
+def test_done_record_is_read_back_only_under_its_digest(tmp_path):
+    from tasks.store import DONE_FILE, clear_done, read_done, write_done
+
+    folder = tmp_path / "dedup"
+    assert read_done(folder, "d1") is None  # no record yet (and no folder)
+    write_done(folder, "d1", {"docs": 3, "注": "去重"})
+    assert read_done(folder, "d1") == {"docs": 3, "注": "去重"}
+    assert read_done(folder, "d2") is None  # another config or input: not done
+    assert [p.name for p in folder.iterdir()] == [DONE_FILE]  # no temporary file left beside it
+    write_done(folder, "d1", {}, name="part-00000.json")  # one record per shard under its own name
+    assert read_done(folder, "d1", name="part-00000.json") == {}
+    (folder / DONE_FILE).write_text('{"digest": "d1", "payl', encoding="utf-8")  # damaged outside our writes
+    assert read_done(folder, "d1") is None
+    clear_done(folder)
+    clear_done(folder)  # removing an absent record is fine
+    assert not (folder / DONE_FILE).exists()
+
+
+def test_keyed_dir_separates_digests_and_finds_its_own_again(tmp_path):
+    from tasks.store import keyed_dir
+
+    a = keyed_dir(tmp_path / "pretrain", "aaaa")
+    (a / "checkpoint-20").mkdir()
+    assert a.is_dir() and keyed_dir(tmp_path / "pretrain", "aaaa") == a
+    b = keyed_dir(tmp_path / "pretrain", "bbbb")
+    assert b != a and list(b.iterdir()) == []  # a changed config starts empty: it never sees checkpoint-20
