@@ -50,6 +50,24 @@ class ModelConfig(BaseModel):
         return self
 
 
+class GenerationSettings(BaseModel):
+    """How a model generates: length, greedy or sampled (temperature, top-p, top-k), answers per prompt, batching, seed.
+
+    The one set of generation knobs of every trainer (SFT samples, distillation's teacher, DPO's on-policy pairs)
+    and the evaluation; ``tasks.train.generation`` applies it, stopping at `<|im_end|>` and eos.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int = Field(128, ge=1, le=131_072, description="Longest completion, in tokens (it also stops earlier at `<|im_end|>` or eos).")
+    temperature: float = Field(0.0, ge=0, le=5, description="Sampling temperature; 0: greedy (the most likely token every step, the same answer every time).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Sampling only: keep the smallest set of tokens whose probabilities sum to this (nucleus sampling); 1: all tokens.")
+    top_k: int = Field(0, ge=0, le=1_000_000, description="Sampling only: keep the k most likely tokens; 0: no limit.")
+    num_return_sequences: int = Field(1, ge=1, le=1024, description="Completions per prompt (greedy ones are all alike: sample for several distinct ones).")
+    batch_size: int = Field(8, ge=1, le=65_536, description="Prompts per generate call (each with all its completions), left-padded to one length.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of sampling (set once before the first batch).")
+
+
 class PretrainConfig(BaseModel):
     """Next-token pretraining: AdamW with warm-up and a cosine or linear schedule, clipping, accumulation, checkpoints."""
 
