@@ -1,0 +1,70 @@
+"""Hostile input never fails a stage: each line real dumps hold, as a literal fixture, is a record or a reject with its reason."""
+
+from __future__ import annotations
+
+import json
+
+from tasks.records import coerce_doc, read_jsonl, repair_text
+
+
+def test_repair_text_replaces_lone_surrogates_and_removes_control_chars():
+    assert repair_text("正常的中文\t段落\n") == ("正常的中文\t段落\n", [])
+    assert repair_text("\ud800 坏的代理项") == ("\ufffd 坏的代理项", ["lone_surrogate"])
+    assert repair_text("表情\ud83d\ude00拆开了") == ("表情😀拆开了", ["lone_surrogate"])  # a split pair joins back
+    assert repair_text("空\x00字符\x1b[0m和\x85") == ("空字符[0m和", ["control_char"])
+    assert repair_text("分页\x0c保留\r\n") == ("分页\x0c保留\r\n", [])
+
+
+def test_coerce_doc_repairs_every_string_and_flags_it():
+    doc = coerce_doc({"text": "正文\ud800", "meta": {"title": "标\x00题", "tags": ["a\x07"]}, "ti\x01tle": "x"})
+    assert doc["text"] == "正文\ufffd"
+    assert doc["meta"]["title"] == "标题" and doc["meta"]["tags"] == ["a"] and doc["title"] == "x"
+    assert doc["meta"]["repairs"] == ["key:control_char", "meta:control_char", "text:lone_surrogate"]
+    assert coerce_doc({"text": "干净的正文"})["meta"] == {}  # nothing repaired, nothing flagged
+
+
+def _write_lines(path, lines: list[bytes]) -> None:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def test_read_jsonl_keeps_every_good_line_around_hostile_ones(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    _write_lines(path, [
+        json.dumps({"text": "第一条正常的记录"}, ensure_ascii=False).encode(),
+        b"\xff\xfe\x00garbage",
+        b'{"text": "\\ud800 \xe6\x96\x87\xff\xe5\xad\x97"}',
+        b"not json",
+        b'{"text": 3}',
+        b'{"text": ["\xe5\x88\x97\xe8\xa1\xa8"]}',
+        b'{"text": null, "url": null}',
+        b"[" * 100_000,
+        b'{"url": "http://a.cn/1", "meta": "{broken"}',
+        b"\xef\xbb\xbf" + json.dumps({"text": "带字节序标记的行"}, ensure_ascii=False).encode(),
+        json.dumps({"text": "长" * 1_200_000}, ensure_ascii=False).encode(),
+    ])
+    docs, bad = read_jsonl(path)
+    assert [d["text"][:8] for d in docs] == ["第一条正常的记录", "\ufffd 文\ufffd字", "带字节序标记的行", "长" * 8]
+    assert len(docs[3]["text"]) == 1_200_000
+    assert docs[1]["meta"]["repairs"] == ["line:invalid_utf8", "text:lone_surrogate"]
+    assert [b["detail"] for b in bad] == [
+        "line 2: invalid UTF-8 (2 characters replaced); Expecting value at column 1",
+        "line 4: Expecting value at column 1",
+        "line 5: field 'text' must be a string, got int",
+        "line 6: field 'text' must be a string, got list",
+        "line 7: a record needs a 'url' or a 'text'",
+        "line 8: not a JSON value: RecursionError",
+        "line 9: field 'meta' is a string but not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+    ]
+    assert {b["reason"] for b in bad} == {"invalid_record"} and [b["meta"]["line"] for b in bad] == [2, 4, 5, 6, 7, 8, 9]
+    assert bad[0]["text"] == "\ufffd\ufffdgarbage"  # the quarantined line itself, repaired so it can be written
+    assert len(docs) + len(bad) == 11
+
+
+def test_read_jsonl_quarantines_a_line_over_the_cap_without_parsing_it(tmp_path):
+    path = tmp_path / "big.jsonl"
+    _write_lines(path, [json.dumps({"text": "大" * 100}, ensure_ascii=False).encode(), json.dumps({"text": "小"}, ensure_ascii=False).encode()])
+    docs, bad = read_jsonl(path, max_bytes=200)
+    assert [d["text"] for d in docs] == ["小"]
+    (big,) = bad
+    assert big["detail"] == "line 1: 313 bytes, over the 200-byte cap"
+    assert len(big["text"].encode("utf-8")) <= 200
