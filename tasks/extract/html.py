@@ -121,7 +121,11 @@ def extract_main_text(html: str | bytes, cfg: ExtractConfig, charset: str | None
             tag.decompose()
     title_tag = soup.find("title")
     page_title = _normalize(title_tag.get_text()) if title_tag else ""
-    root = soup.body or soup
+    # The whole document, not its <body>: a stray </html> in a header include makes lxml put the rest of
+    # the page in a second <html> after the first body. The <head> holds no text once <title> is read.
+    for head in soup.find_all("head"):
+        head.decompose()
+    root = soup
     headings = [_normalize(h.get_text()) for h in _elements(root) if h.name in ("h1", "h2")]
     headings = [h for h in headings if h]
     _drop_boilerplate(root, cfg)
@@ -132,7 +136,7 @@ def extract_main_text(html: str | bytes, cfg: ExtractConfig, charset: str | None
     in_main = [line for line in lines if _inside(line.owner, main)]
 
     title = _choose_title(page_title, headings, main)
-    body = _keep_lines(in_main, title)
+    body = _keep_lines(in_main, main, title, page_title, cfg)
     chars = sum(line.chars for line in in_main)
     link_density = sum(line.link_chars for line in in_main) / chars if chars else 0.0
     text_lines = ([title] if cfg.keep_title and title else []) + [line.text for line in body]
@@ -324,11 +328,13 @@ def _count_punct(text: str) -> int:
 def _classify(lines: list[_Line], cfg: ExtractConfig) -> None:
     """Set each line's kind: boilerplate (link list, short link, boilerplate pattern), prose, or other."""
     boilerplate = _compiled(tuple(cfg.drop_line_patterns))
+    notice = _compiled(tuple(cfg.notice_patterns))
     for line in lines:
         if (
             line.link_density > cfg.max_link_density
             or (line.link_chars and line.chars < cfg.min_paragraph_chars)
             or (boilerplate is not None and line.chars <= cfg.boilerplate_max_chars and boilerplate.search(line.text))
+            or (notice is not None and notice.match(line.text))
         ):
             line.kind = "boilerplate"
         elif line.chars >= cfg.min_paragraph_chars and line.punct:
@@ -419,18 +425,67 @@ def _inside(el: Tag, ancestor: Tag) -> bool:
     return el is ancestor or any(parent is ancestor for parent in el.parents)
 
 
-def _keep_lines(lines: list[_Line], title: str) -> list[_Line]:
-    """Return the lines of the main block that are not boilerplate or the title again."""
+def _keep_lines(lines: list[_Line], main: Tag, title: str, page_title: str, cfg: ExtractConfig) -> list[_Line]:
+    """Return the lines of the main block that are not boilerplate, link lists, a trailing related list or the title.
+
+    The title again: before the first prose line, a line that is the title, or a piece of it at least four
+    characters long (a headline broken by ``<br>`` into three lines), goes.
+    """
+    link_lists = _link_list_blocks(lines, main, cfg.max_block_link_density)
+    end = _compiled(tuple(cfg.end_patterns))
+    total = sum(line.chars for line in lines if line.kind == "prose")
+    titles = [_compact(t) for t in (title, page_title) if t]
     kept: list[_Line] = []
+    seen = 0  # prose characters so far
     title_seen = False
     for line in lines:
-        if line.kind == "boilerplate":
+        if end is not None and line.chars <= cfg.boilerplate_max_chars and end.match(line.text):
+            if total and seen >= cfg.end_after_share * total:
+                break
+        if line.kind == "boilerplate" or any(id(el) in link_lists for el in _owners_below(line.owner, main)):
             continue
         if not title_seen and title and line.text == title:
             title_seen = True
             continue
+        if not seen and titles:
+            piece = _compact(line.text)
+            if piece in titles or (len(piece) >= 4 and line.kind != "prose" and any(piece in t for t in titles)):
+                continue
+        if line.kind == "prose":
+            seen += line.chars
         kept.append(line)
     return kept
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def _owners_below(el: Tag, main: Tag) -> list[Tag]:
+    """Return ``el`` and its ancestors below ``main``."""
+    out = []
+    while el is not None and el is not main:
+        out.append(el)
+        el = el.parent
+    return out
+
+
+def _link_list_blocks(lines: list[_Line], main: Tag, max_density: float) -> set[int]:
+    """Return the ids of elements inside ``main`` holding three or more lines, more than ``max_density`` link text.
+
+    A related-articles box lists linked headlines with a line of unlinked summary under each: no single
+    summary line is a link, but the box as a whole is.
+    """
+    chars: dict[int, int] = {}
+    link_chars: dict[int, int] = {}
+    count: dict[int, int] = {}
+    for line in lines:
+        for el in _owners_below(line.owner, main):
+            key = id(el)
+            chars[key] = chars.get(key, 0) + line.chars
+            link_chars[key] = link_chars.get(key, 0) + line.link_chars
+            count[key] = count.get(key, 0) + 1
+    return {key for key, n in count.items() if n >= 3 and link_chars[key] > max_density * chars[key]}
 
 
 @lru_cache(maxsize=32)
