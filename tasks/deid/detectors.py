@@ -52,8 +52,10 @@ def ascii_digits(s: str) -> str:
 # Each contiguous group sequence of a run is tried, longest first, so "电话 138 0013 8000 2 人" and two
 # phones side by side are both read right.
 _SEP = r"(?:[ \u00a0]?[-－‐–—][ \u00a0]?|[ \u00a0\u3000])"
-_RUN = re.compile(rf"[{_D}]+(?:{_SEP}[{_D}]+)*(?:[Xx](?![A-Za-z]))?")
-_GROUP = re.compile(rf"[{_D}]+[Xx]?")
+# One number is written in one width: where ASCII digits meet full-width ones ("卡号6246…309０％"), two
+# numbers were glued together, so a run holds digits of one width only.
+_RUN = re.compile(rf"(?:[0-9]+(?:{_SEP}[0-9]+)*|[０-９]+(?:{_SEP}[０-９]+)*)(?:[Xx](?![A-Za-z]))?")
+_GROUP = re.compile(r"(?:[0-9]+|[０-９]+)[Xx]?")
 _MAX_GROUPS = 6  # no number we look for is written in more groups; bounds the work on a long list of numbers
 _WINDOW = 64
 
@@ -72,7 +74,7 @@ _NUMBER_LETTER_LABELS = {"tel", "phone", "mobile", "mob", "cell", "qq", "v", "vx
 # A number followed by a unit is a quantity: 13800000000元 is 138 亿 yuan, not a phone.
 _UNIT_AFTER = re.compile(
     r"\s*(?:元|块钱|块|角|万|亿|千|百|美元|美金|港元|港币|欧元|英镑|日元|韩元|卢布|人民币|RMB|rmb|USD|usd|吨|公斤|千克|克|斤|两|"
-    r"米|公里|千米|平方|平米|亩|公顷|升|毫升|股|手|份|次|倍|度|%|％|‰|位|名|个|条|篇|页|期|届|件|台|辆|套|人次)"
+    r"米|公里|千米|平方|平米|亩|公顷|升|毫升|股|手|份|次|倍|度|%|％|‰|位|名|个|条|篇|页|期|届|件|台|辆|套|人次|人|户|家|张|岁)"
 )
 _CURRENCY_BEFORE = re.compile(r"(?:[￥¥$€£]|RMB|rmb|USD|CNY|人民币|金额|价格|售价|总价|报价|合计|共计|余额)[\s:：]*$")
 _LABEL_WINDOW = 16  # characters before a number searched for its label
@@ -188,6 +190,24 @@ def _looks_like_id(digits: str) -> bool:
     return digits[:2] in _PROVINCE_CODES
 
 
+# A label written right before a number names its kind; then a unit or digits glued after it do not
+# make it a quantity ("联系电话18448537153台": the 台 belongs to the text the number was pasted into).
+_TIGHT_LABELS = {
+    "id_card": re.compile(r"(?:身份证|身份证号|身份证号码|证件号|证件号码|公民身份号码|身份号码|身份证件号码)[\s:：]*(?:是|为)?[\s:：]*$"),
+    "bank_card": re.compile(r"(?:卡号|银行卡|银行卡号|信用卡|信用卡号|储蓄卡|借记卡|银行账号|银行帐号|收款账号|收款帐号)[\s:：]*(?:是|为)?[\s:：]*$"),
+    "phone": re.compile(r"(?:电话|手机|手机号|手机号码|电话号码|联系电话|联系方式|座机|固话|致电|拨打|[Tt]el|TEL|[Mm]obile)[\s:：]*(?:是|为)?[\s:：]*$"),
+}
+
+
+def tight_label(text: str, start: int) -> str | None:
+    """Return the kind a label written right before ``text[start]`` names (电话：, 卡号, 身份证号码是), or None."""
+    before = text[max(0, start - _LABEL_WINDOW) : start]
+    for kind, label in _TIGHT_LABELS.items():
+        if label.search(before):
+            return kind
+    return None
+
+
 def _classify(digits: str, text: str, start: int, end: int, ctx: _Context) -> tuple[str, str] | None:
     """Return (kind, normal form) for a digit string found at text[start:end], or None."""
     n = len(digits)
@@ -200,7 +220,7 @@ def _classify(digits: str, text: str, start: int, end: int, ctx: _Context) -> tu
         return None
     if n == 15 and not ctx.code_label and is_old_resident_id(digits):
         return "id_card", digits
-    if ctx.code_label or ctx.unit_after:
+    if ctx.code_label or (ctx.unit_after and tight_label(text, start) is None):
         return None
     if 16 <= n <= 19 and luhn.is_valid(digits) and (digits.startswith(_BANK_IIN) or _BANK_LABEL.search(before)):
         return "bank_card", digits
@@ -233,9 +253,48 @@ def find_numbers(text: str) -> list[Span]:
             continue  # the integer part of a decimal: an amount or a version
         groups = list(_GROUP.finditer(text, start, run.end()))
         # a list of numbers thousands long ("1 2 3 …") is read in overlapping windows, so the work stays linear
+        found: list[Span] = []
         for lo in range(0, max(1, len(groups) - _MAX_GROUPS + 1), _WINDOW):
-            spans.extend(_best_groupings(text, groups[lo : lo + _WINDOW + _MAX_GROUPS - 1]))
+            found.extend(_best_groupings(text, groups[lo : lo + _WINDOW + _MAX_GROUPS - 1]))
+        spans.extend(found)
+        for group in groups:
+            if group.end() - group.start() > 11 and not any(s.start < group.end() and group.start() < s.end for s in found):
+                spans.extend(find_glued(text, group.start(), group.end()))
     return spans
+
+
+_GLUED_LENGTHS = {"id_card": (18,), "bank_card": (19, 18, 17, 16), "phone": (11,)}
+_MAX_GLUED = 64  # longer digit strings are data (hashes, serials), not a number glued to another
+
+
+def find_glued(text: str, start: int, end: int) -> list[Span]:
+    """Return an identifier glued to other digits inside ``text[start:end]``, one digit string that no validator took whole.
+
+    After a label (卡号62466235548949730901): the label's kind, read from the start at the lengths the
+    kind has, the one its validator accepts (Luhn, the phone numbering plan, GB 11643). Without a
+    label only a resident ID is looked for, at every offset: its check digit, province and birth date
+    together pass about one random 18-digit window in 40,000, where Luhn passes one in ten and a
+    phone prefix one in twenty, so only the ID is safe to find inside an unlabelled amount or code.
+    """
+    if end - start > _MAX_GLUED or _context(text, start, end).code_label:
+        return []
+    digits = ascii_digits(text[start:end])
+    if len(digits) != end - start:
+        return []  # an X inside: not a plain digit string
+    kind = tight_label(text, start)
+    if kind is not None:
+        for n in _GLUED_LENGTHS[kind]:
+            cand = digits[:n]
+            if kind == "id_card" and is_resident_id(cand):
+                return [Span(start, start + n, kind, cand)]
+            if kind == "bank_card" and luhn.is_valid(cand) and cand.startswith(_BANK_IIN):
+                return [Span(start, start + n, kind, cand)]
+            if kind == "phone" and _MOBILE.fullmatch(cand) and is_phone(cand):
+                return [Span(start, start + n, kind, cand)]
+    for off in range(len(digits) - 17):
+        if is_resident_id(digits[off : off + 18]):
+            return [Span(start + off, start + off + 18, "id_card", digits[off : off + 18])]
+    return []
 
 
 def _best_groupings(text: str, groups: list[re.Match[str]]) -> list[Span]:
