@@ -5,7 +5,6 @@ over shards with one Prefect task per shard, publish its stats, and close the pa
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from pydantic import BaseModel
 
 from flows.recipe import RunConfig
 from tasks.steps import ShardStats
-from tasks.store import RunStore, StageDir, atomic_write_json, config_digest
+from tasks.store import RunStore, StageDir, clear_done, config_digest, read_done, write_done
 from tasks.tracking import (
     FLOW_RUN_ID_TAG,
     StageInput,
@@ -30,8 +29,6 @@ from tasks.tracking import (
     register_model,
     resolve_tracking_uri,
 )
-
-DONE_FILE = "done.json"  # a model stage's record of its finished job: digest, summary, registered version
 
 
 @dataclass
@@ -218,7 +215,7 @@ class ModelStage:
 def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str], dict]) -> dict:
     """Run ``train(tracking_uri, child_run_id)`` in the stage's child run, log and register its model; return its summary.
 
-    ``train`` returns a summary holding ``model_dir``. A finished stage (``done.json`` with the same digest)
+    ``train`` returns a summary holding ``model_dir``. A finished stage (its done-record with the same digest)
     is not retrained on a rerun: its summary and registered version are reused, and ``stage_skipped`` is 1.
     """
     out = ctx.store.stage(spec.stage)
@@ -227,15 +224,15 @@ def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str
         ctx.tracker.log_params(child, spec.params)
         if spec.upstream is not None:
             ctx.tracker.log_inputs(child, stage_inputs(ctx, spec.upstream))
-        done_path = out.root / DONE_FILE
-        done = json.loads(done_path.read_text(encoding="utf-8")) if done_path.exists() else {}
-        skipped = done.get("digest") == spec.digest
+        done = read_done(out.root, spec.digest)
+        skipped = done is not None
         if skipped:
             summary, version = done["summary"], done["model_version"]
         else:
+            clear_done(out.root)
             summary = train(resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir), child)
             ctx.tracker.client.log_artifacts(child, summary["model_dir"], "model")
             version = register_model(ctx.tracker.client, child, "model", spec.registered_model, spec.description) if spec.registered_model else ""
-            atomic_write_json(done_path, {"digest": spec.digest, "summary": summary, "model_version": version, "mlflow_run_id": child})
+            write_done(out.root, spec.digest, {"summary": summary, "model_version": version, "mlflow_run_id": child})
         ctx.tracker.log_metrics(child, spec.metrics(summary) | {"stage_skipped": float(skipped)}, step=int(summary.get("steps", 0)))
     return {**summary, "model_version": version, "mlflow_run_id": child}

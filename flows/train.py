@@ -78,7 +78,7 @@ def summary_metrics(summary: dict) -> dict[str, float]:
 def pretrain_stage(ctx: RunContext, model: ModelConfig, cfg: PretrainConfig, packed: StageDir, tokenizer: StageDir) -> dict:
     """Pretrain on the packed shards into the stage's child run (loss curve, perplexity), log and register the model.
 
-    A finished stage (``done.json`` for the same job and inputs) is not retrained on a rerun; an
+    A finished stage (its done-record for the same job and inputs) is not retrained on a rerun; an
     unfinished one resumes from its newest checkpoint.
     """
     out = ctx.store.stage(PRETRAIN)

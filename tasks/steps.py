@@ -4,6 +4,12 @@ A step is a named callable over a batch: ``step(docs) -> list[Doc | Reject]``, o
 document, in order (the document, possibly with new columns, or the reason it leaves). Per-document
 rules are wrapped with ``per_doc``. The loop owns timing, counting by reason and building the
 rejected rows, so a step holds only its rule — the shape of datatrove's ``PipelineStep``.
+
+One hostile document never fails a shard: when a step raises on a batch, the loop runs it on each
+document alone and rejects only those it still raises on (``step_error``, the exception in the
+detail); when every document of a batch of two or more fails alone, the fault is the step's or the
+machine's, not the data's, and the exception propagates. A kept document that cannot be stored is
+rejected as ``unwritable_record`` before the shard is written.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tasks.records import Doc, Reject, reject_row
-from tasks.store import StageDir, file_digest, read_shard
+from tasks.records import MAX_FIELD_BYTES, Doc, Reject, reject_row, repair_text
+from tasks.store import StageDir, file_digest, read_shard, stage_digest, unwritable_rows
 
 
 class Step(Protocol):
@@ -154,11 +160,38 @@ class ShardResult:
     stats: ShardStats
 
 
-def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult:
+def _call_isolated(step: Step, docs: list[Doc]) -> list[Doc | Reject]:
+    """Return ``step(docs)``; if it raises, the results of each document run alone, a ``step_error`` for each that raises."""
+    try:
+        return step(docs)
+    except MemoryError:
+        raise
+    except Exception:
+        results: list[Doc | Reject] = []
+        for doc in docs:
+            try:
+                one = step([doc])
+            except MemoryError:
+                raise
+            except Exception as e:  # the document's own fault: it fails alone
+                results.append(Reject("step_error", repair_text(f"{step.name}: {type(e).__name__}: {e}")[0][:500]))
+                continue
+            if len(one) != 1:
+                raise RuntimeError(f"step {step.name!r} returned {len(one)} results for 1 document") from None
+            results.append(one[0])
+        if len(docs) > 1 and all(isinstance(r, Reject) and r.reason == "step_error" for r in results):
+            raise  # every document fails alone: a bug or a broken environment, not hostile input
+        return results
+
+
+def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc], max_field_bytes: int = MAX_FIELD_BYTES) -> ShardResult:
     """Run ``steps`` in order over ``docs``; return kept rows, rejected rows and stats.
 
     A rejected document leaves the shard at the step that rejected it; later steps never see it.
-    A step that returns the wrong number of results is a bug and raises.
+    A step that returns the wrong number of results is a bug and raises. A kept document that
+    cannot be stored (a value over ``max_field_bytes``, a lone surrogate, a column type clashing
+    with the other rows': see ``unwritable_rows``) is rejected as ``unwritable_record`` last, so
+    one such document never fails the shard's write.
     """
     started = time.perf_counter()
     stats = ShardStats(docs_in=len(docs), chars_in=sum(len(d.get("text") or "") for d in docs))
@@ -170,7 +203,7 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult
         if not current:
             break
         t0 = time.perf_counter()
-        results = step(current)
+        results = _call_isolated(step, current)
         stats.seconds_by_step[step.name] = stats.seconds_by_step.get(step.name, 0.0) + time.perf_counter() - t0
         if len(results) != len(current):
             raise RuntimeError(f"step {step.name!r} returned {len(results)} results for {len(current)} documents")
@@ -185,6 +218,12 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc]) -> ShardResult
             else:
                 survivors.append(result)
         current = survivors
+    unwritable = unwritable_rows(current, max_field_bytes)
+    if unwritable:
+        for i, detail in unwritable.items():
+            reasons["unwritable_record"] += 1
+            rejected.append(reject_row(current[i], stage, Reject("unwritable_record", detail)))
+        current = [doc for i, doc in enumerate(current) if i not in unwritable]
     stats.docs_kept = len(current)
     stats.docs_rejected = len(rejected)
     stats.rejected_by_reason = dict(reasons)
@@ -202,13 +241,21 @@ def process_shard(stage: str, steps: Sequence[Step], in_path: Path, out: StageDi
     """
     in_path = Path(in_path)
     name = in_path.name
-    input_digest = file_digest(in_path)
-    done = out.done_marker(name, input_digest, cfg_digest)
+    digest = shard_digest(in_path, cfg_digest)
+    done = out.done_marker(name, digest)
     if done is not None:
         stats = ShardStats.from_dict(done["stats"])
         stats.counters = {**stats.counters, "shards_skipped": 1}
         return stats
     result = run_steps(stage, steps, read_shard(in_path))
-    marker = {"input": str(in_path), "input_digest": input_digest, "config_digest": cfg_digest, "stats": result.stats.to_dict()}
-    out.commit_shard(name, result.kept, result.rejected, marker)
+    out.commit_shard(name, result.kept, result.rejected, {"input": str(in_path), "stats": result.stats.to_dict()}, digest)
     return result.stats
+
+
+def shard_digest(in_path: Path, cfg_digest: str) -> str:
+    """Return the digest a shard is made under: its input's bytes and ``cfg_digest``.
+
+    ``cfg_digest`` is the stage's config digest, joined with whatever else its shards are made from (the
+    quality model's digest, the dedup clusters' file), so a change to any of them redoes the shards.
+    """
+    return stage_digest(None, [cfg_digest, file_digest(in_path)])

@@ -11,7 +11,7 @@ Every file is written to a hidden temporary name in its folder, flushed to disk 
 complete, so a crash or a full disk never leaves a half shard under a real name; the temporary file a
 killed writer leaves behind is removed when the shard is next written. A shard is complete when its
 marker exists and names the same input digest and config digest; that is how a re-run skips finished
-work and redoes the rest.
+work and redoes the rest (the marker is the shard's done-record; see ``stage_digest``).
 ``meta`` is stored as a JSON string: its keys differ from page to page and from stage to stage, and a
 Parquet struct would force one schema on all of them.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from tasks.records import CORE_FIELDS, Doc
+from tasks.records import CORE_FIELDS, MAX_FIELD_BYTES, Doc, repair_text
 
 SHARD_GLOB = "part-*.parquet"
 
@@ -70,17 +71,210 @@ def atomic_write_json(path: Path, obj: object) -> None:
     atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
 
 
-def _to_table(rows: list[Doc]) -> pa.Table:
+STRING_FIELDS = ("id", "source", "url", "text")  # core columns stored as strings; meta is stored as a JSON string
+ARROW_VALUE_LIMIT = (1 << 31) - 1  # bytes of one string Arrow can hold at all; the configurable cap (MAX_FIELD_BYTES) sits far below
+MAX_NESTING = 64  # levels of lists/objects in one value: deeper is no document's column, and the recursive checks stay bounded
+_ARROW_ERRORS = (pa.ArrowException, OverflowError, TypeError, ValueError, RecursionError)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_empty_objects(value: object) -> object:
+    """Return ``value`` with every empty dict in it replaced by None (Parquet cannot store a struct without fields)."""
+    if isinstance(value, dict):
+        return {k: _without_empty_objects(v) for k, v in value.items()} or None
+    if isinstance(value, (list, tuple)):
+        return [_without_empty_objects(v) for v in value]
+    return value
+
+
+def _has_empty_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_has_empty_struct(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_empty_struct(t.value_type)
+    return False
+
+
+def _column_array(values: list) -> pa.Array | pa.ChunkedArray:
+    """Return an added column (``signals``, ``lang``, …) as Arrow; raise when its values share no storable type."""
+    array = pa.array(values)
+    if _has_empty_struct(array.type):
+        array = pa.array([_without_empty_objects(v) for v in values])  # {} reads back as None
+    return array
+
+
+def _meta_json(meta: object) -> str:
+    return json.dumps(meta or {}, ensure_ascii=False, default=str)
+
+
+def _value_problem(value: object, max_bytes: int, depth: int = 0) -> str | None:
+    """Return why one value cannot be stored (a lone surrogate, a string over ``max_bytes``, too deep), else None."""
+    if isinstance(value, str):
+        if not value.isascii() and _SURROGATE.search(value):
+            return "holds a lone surrogate, which UTF-8 cannot encode"
+        if len(value) > max_bytes or (len(value) * 4 > max_bytes and len(value.encode("utf-8")) > max_bytes):
+            return f"is {len(value.encode('utf-8'))} bytes, over the {max_bytes}-byte cap"
+        return None
+    if isinstance(value, bytes):
+        return f"is {len(value)} bytes, over the {max_bytes}-byte cap" if len(value) > max_bytes else None
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_NESTING:
+            return f"nests deeper than {MAX_NESTING} levels"
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        for item in items:
+            problem = _value_problem(item, max_bytes, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _row_problem(row: Doc, max_bytes: int) -> str | None:
+    """Return why one record cannot be stored whatever the other rows hold, else None."""
+    for field, value in row.items():
+        if not isinstance(field, str) or _SURROGATE.search(field):
+            return f"column name {field!r} is not storable text"
+        where = f"field '{field}'"
+        if field in STRING_FIELDS and value is not None and not isinstance(value, str):
+            return f"{where} is {type(value).__name__}, not a string"
+        if field == "meta":
+            if value is not None and not isinstance(value, dict):
+                return f"{where} is {type(value).__name__}, not an object"
+            try:
+                value = _meta_json(value)
+            except _ARROW_ERRORS as e:  # a circular or deeply nested object, a key json cannot write
+                return f"{where} cannot be written as JSON: {type(e).__name__}: {e}"
+        problem = _value_problem(value, max_bytes)
+        if problem:
+            return f"{where} {problem}"
+    return None
+
+
+def unwritable_rows(rows: list[Doc], max_bytes: int = MAX_FIELD_BYTES) -> dict[int, str]:
+    """Return, by position, why each row that cannot be stored in one shard with the others cannot (empty: all can).
+
+    A row cannot be stored when a value holds a lone surrogate, a string over ``max_bytes`` (the
+    configured cap), nesting deeper than ``MAX_NESTING``, a core field that is not a string, or an
+    added column whose value shares no type with the same column in the other rows (the most common
+    type wins: an ``int`` among strings is the odd one out).
+    """
+    bad: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        problem = _row_problem(row, max_bytes)
+        if problem:
+            bad[i] = problem
+    extra = list(dict.fromkeys(k for i, row in enumerate(rows) if i not in bad for k in row if k not in CORE_FIELDS))
+    for col in extra:
+        present = [i for i, row in enumerate(rows) if i not in bad and row.get(col) is not None]
+        try:
+            _column_array([rows[i][col] for i in present])
+            continue
+        except _ARROW_ERRORS:
+            pass
+        groups: dict[str, list[int]] = {}
+        for i in present:
+            try:
+                groups.setdefault(str(_column_array([rows[i][col]]).type), []).append(i)
+            except _ARROW_ERRORS as e:
+                bad[i] = f"column '{col}' holds a value Arrow cannot store ({type(rows[i][col]).__name__}: {e})"
+        accepted: list[int] = []
+        main = ""
+        for kind in sorted(groups, key=lambda k: -len(groups[k])):
+            try:
+                _column_array([rows[i][col] for i in accepted + groups[kind]])
+                accepted += groups[kind]
+                main = main or kind
+            except _ARROW_ERRORS:
+                bad.update({i: f"column '{col}' holds {kind} here, {main or 'another type'} in the rest of the shard" for i in groups[kind]})
+    return dict(sorted(bad.items()))
+
+
+def _storable_value(value: object, depth: int = 0) -> object:
+    """Return ``value`` with strings repaired and clipped to what Arrow holds, nesting past ``MAX_NESTING`` as JSON text."""
+    if isinstance(value, str):
+        text = repair_text(value)[0]
+        return text if len(text) * 4 <= ARROW_VALUE_LIMIT else text.encode("utf-8")[:ARROW_VALUE_LIMIT].decode("utf-8", "ignore")
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_NESTING:
+        return repair_text(json.dumps(value, ensure_ascii=False, default=str))[0]
+    if isinstance(value, dict):
+        return {_storable_value(str(k), depth + 1): _storable_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable_value(v, depth + 1) for v in value]
+    return value
+
+
+def _storable_row(row: Doc) -> Doc:
+    """Return a row that can be written whatever it held: strings repaired, core fields as strings, meta an object.
+
+    The last line of defence for rows that reach a writer unchecked (a rejected row keeps the document
+    that could not be stored; a source stage may write without the step loop's guard). What was changed
+    is listed in ``meta["repairs"]`` as ``write:<field>``.
+    """
+    out: Doc = {}
+    changed: list[str] = []
+    for field, value in row.items():
+        name = _storable_value(str(field))
+        if field in STRING_FIELDS and value is not None and not isinstance(value, str):
+            fixed = _storable_value(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, bytes) else value.decode("utf-8", "replace"))
+        elif field == "meta":
+            try:
+                fixed = _storable_value(value if isinstance(value, dict) else {"value": value} if value is not None else {})
+                _meta_json(fixed)
+            except _ARROW_ERRORS:
+                fixed = {"value": _storable_value(repr(value))}
+        else:
+            fixed = _storable_value(value)
+        if fixed != value or name != field:
+            changed.append(f"write:{name}")
+        out[name] = fixed
+    if changed:
+        meta = out.get("meta") if isinstance(out.get("meta"), dict) else {}
+        earlier = meta.get("repairs") if isinstance(meta.get("repairs"), list) else []
+        out["meta"] = {**meta, "repairs": sorted({*map(str, earlier), *changed})}
+    return out
+
+
+def _build_table(rows: list[Doc]) -> pa.Table:
     columns: list[str] = list(CORE_FIELDS)
     for row in rows:
         for key in row:
             if key not in columns:
                 columns.append(key)
-    data = {col: [row.get(col) for row in rows] for col in columns}
-    data["meta"] = [json.dumps(m or {}, ensure_ascii=False, default=str) for m in data["meta"]]
-    for col in ("id", "source", "url", "text"):
-        data[col] = pa.array(data[col], type=pa.string())
+    data: dict[str, object] = {}
+    for col in columns:
+        values = [row.get(col) for row in rows]
+        if col == "meta":
+            data[col] = pa.array([_meta_json(m) for m in values], type=pa.string())
+        elif col in STRING_FIELDS:
+            data[col] = pa.array(values, type=pa.string())
+        else:
+            data[col] = _column_array(values)
     return pa.table(data)
+
+
+def _to_table(rows: list[Doc]) -> pa.Table:
+    """Return rows as one Arrow table; rows that cannot be stored as they are are made storable, never raise.
+
+    The step loop rejects unstorable kept rows before they get here (``unwritable_rows``), so this
+    fallback changes only rejected rows and rows written without the loop; a column whose values still
+    share no type is stored as JSON text.
+    """
+    try:
+        return _build_table(rows)
+    except _ARROW_ERRORS:
+        pass
+    bad = unwritable_rows(rows, ARROW_VALUE_LIMIT)
+    rows = [_storable_row(row) if i in bad else row for i, row in enumerate(rows)]
+    try:
+        return _build_table(rows)
+    except _ARROW_ERRORS:
+        pass
+    columns = list(dict.fromkeys(k for row in rows for k in row if k not in CORE_FIELDS))
+    for col in columns:
+        try:
+            _column_array([row.get(col) for row in rows])
+        except _ARROW_ERRORS:
+            rows = [{**row, col: json.dumps(row[col], ensure_ascii=False, default=str)} if row.get(col) is not None else row for row in rows]
+    return _build_table(rows)
 
 
 def _write_temp_shard(path: Path, rows: list[Doc]) -> Path:
@@ -245,27 +439,24 @@ class StageDir:
     def rejected_shards(self) -> list[Path]:
         return sorted(p for p in (self.root / "rejected").glob(SHARD_GLOB) if self.marker(p.name).exists())
 
-    def done_marker(self, name: str, input_digest: str, cfg_digest: str) -> dict | None:
-        """Return the marker of a complete shard made from this input with this config, else None."""
-        path = self.marker(name)
-        if not path.exists():
-            return None
-        marker = json.loads(path.read_text(encoding="utf-8"))
-        if marker.get("input_digest") != input_digest or marker.get("config_digest") != cfg_digest:
-            return None
+    def done_marker(self, name: str, digest: str) -> dict | None:
+        """Return the marker's payload of a complete shard made under ``digest`` (see ``stage_digest``), else None."""
         if not self.shard(name).exists() or not self.rejected(name).exists():
             return None
-        return marker
+        marker = self.marker(name)
+        return read_done(marker.parent, digest, name=marker.name)
 
-    def commit_shard(self, name: str, kept: list[Doc], rejected: list[Doc], marker: dict) -> None:
+    def commit_shard(self, name: str, kept: list[Doc], rejected: list[Doc], payload: dict, digest: str = "") -> None:
         """Write a shard's kept and rejected records, then its marker (the marker last: it means complete).
 
-        The old marker goes first, so a shard being rewritten is never complete with the wrong rows;
-        both files are written in full before either is renamed, so a write that fails (a full disk)
-        leaves no new file under a real name.
+        The marker is the shard's done-record: ``digest`` (what the shard was made from, see ``stage_digest``)
+        and ``payload`` (its stats). The old marker goes first, so a shard being rewritten is never complete
+        with the wrong rows; both files are written in full before either is renamed, so a write that fails
+        (a full disk) leaves no new file under a real name.
         """
         paths = (self.shard(name), self.rejected(name))
-        self.marker(name).unlink(missing_ok=True)
+        marker = self.marker(name)
+        clear_done(marker.parent, name=marker.name)
         for path in (*paths, self.marker(name)):
             remove_stale_temps(path)
         temps: list[Path] = []
@@ -277,7 +468,7 @@ class StageDir:
         finally:
             for tmp in temps:
                 tmp.unlink(missing_ok=True)
-        atomic_write_json(self.marker(name), marker)
+        write_done(marker.parent, digest, payload, name=marker.name)
 
     def prune(self, keep: set[str]) -> list[str]:
         """Remove committed shards (kept, rejected, marker) whose names are not in ``keep``; return the names removed."""

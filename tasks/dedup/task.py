@@ -6,8 +6,9 @@ Files under the stage's folder, beside the usual kept/rejected shards and marker
     _duplicates.parquet              one row per document to remove: id, shard, position, reason,
                                      kept_id, kept_shard, kept_position (phase 2)
 
-Each is written atomically and carries in its Parquet metadata the digests it was made from, so a
-re-run skips what is still valid: a signature file while its input shard and the signature fields of
+Each is written atomically, carries in its Parquet metadata the digests it was made from, and is followed
+by its done-record (``part-00000.done.json``, ``_duplicates.done.json``; see ``tasks.store.stage_digest``),
+so a re-run skips what is still valid: a signature file while its input shard and the signature fields of
 the config are unchanged, the duplicates file while every signature file and the config are. The
 digest of ``_duplicates.parquet`` is part of the config digest of phase 3, so a changed clustering
 redoes the filtered shards.
@@ -15,8 +16,6 @@ redoes the filtered shards.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from prefect import task
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.stage import STAGE, DuplicateFilter, Signatures, Signer, cluster, duplicate_rows, signature_digest
 from tasks.steps import process_shard
-from tasks.store import StageDir, config_digest, file_digest, parquet_metadata, write_parquet
+from tasks.store import StageDir, clear_done, config_digest, file_digest, parquet_metadata, read_done, stage_digest, write_done, write_parquet
 
 SIGNATURES_DIR = "_signatures"
 DUPLICATES_FILE = "_duplicates.parquet"
@@ -51,14 +50,17 @@ def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
     source = Path(in_path)
     target = Path(out_dir) / SIGNATURES_DIR / source.name
     stamp = {"input_digest": file_digest(source), "signature_digest": signature_digest(cfg)}
-    if target.exists():
-        meta = parquet_metadata(target)
-        if all(meta.get(k) == v for k, v in stamp.items()):
-            return {"shard": source.name, "docs": int(meta["docs"]), "unsigned": int(meta["unsigned"]), "skipped": 1, "seconds": 0.0}
+    digest = stage_digest(None, [stamp["signature_digest"], stamp["input_digest"]])
+    record = done_record_name(source.name)
+    done = read_done(target.parent, digest, name=record)
+    if done is not None and parquet_metadata(target):  # a signature file damaged by hand reads as no metadata: redone
+        return {"shard": source.name, **done, "skipped": 1, "seconds": 0.0}
+    clear_done(target.parent, name=record)
     docs = pq.read_table(source, columns=["id", "text"]).to_pylist()  # meta is not needed: skip its JSON
     sig = Signer(cfg)(docs, shard=source.name)
     unsigned = int((sig.key_chars == 0).sum())
     write_parquet(target, sig.to_table(), {**stamp, "docs": str(len(sig)), "unsigned": str(unsigned)})
+    write_done(target.parent, digest, {"docs": len(sig), "unsigned": unsigned}, name=record)
     return {"shard": source.name, "docs": len(sig), "unsigned": unsigned, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
 
 
@@ -84,14 +86,13 @@ def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | 
     mismatched = [name for name, meta in stamps if meta.get("signature_digest") != signature_digest(cfg)]
     if mismatched:
         raise ValueError(f"signatures of {mismatched} were made with other signature settings: run sign_shard again")
-    inputs = hashlib.sha256(
-        json.dumps([config_digest(cfg), [(name, meta.get("input_digest")) for name, meta in stamps]]).encode()
-    ).hexdigest()
+    digest = stage_digest(cfg, [f"{name}:{meta.get('input_digest')}" for name, meta in stamps])
     target = root / DUPLICATES_FILE
-    if target.exists():
-        meta = parquet_metadata(target)
-        if meta.get("inputs_digest") == inputs:
-            return {**json.loads(meta["counts"]), "skipped": 1, "seconds": 0.0}
+    record = done_record_name(DUPLICATES_FILE)
+    done = read_done(root, digest, name=record)
+    if done is not None and target.exists():
+        return {**done, "skipped": 1, "seconds": 0.0}
+    clear_done(root, name=record)
     sig = Signatures.concat([Signatures.from_table(pq.read_table(p), cfg) for p in paths], cfg)
     clusters = cluster(sig, cfg)
     rows = duplicate_rows(sig, clusters)
@@ -107,8 +108,14 @@ def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | 
         "kept_for_shared_id": found["exact_duplicate"] + found["near_duplicate"] - len(rows),
         "cross_shard": sum(1 for r in rows if r["shard"] != r["kept_shard"]),
     }
-    write_parquet(target, pa.Table.from_pylist(rows, schema=DUPLICATE_SCHEMA), {"inputs_digest": inputs, "counts": json.dumps(counts)})
+    write_parquet(target, pa.Table.from_pylist(rows, schema=DUPLICATE_SCHEMA), {"inputs_digest": digest})
+    write_done(root, digest, counts, name=record)
     return {**counts, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
+
+
+def done_record_name(output: str) -> str:
+    """Return the name of the done-record that sits beside ``output`` (one per signature file, one for the clusters)."""
+    return f"{Path(output).stem}.done.json"
 
 
 def read_duplicates(path: Path, shard: str) -> DuplicateFilter:
@@ -127,5 +134,4 @@ def dedup_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
     out = StageDir(Path(out_dir))
     duplicates_path = out.root / DUPLICATES_FILE
     step = read_duplicates(duplicates_path, Path(in_path).name)
-    digest = hashlib.sha256(f"{config_digest(cfg)}:{file_digest(duplicates_path)}".encode()).hexdigest()[:16]
-    return process_shard(STAGE, [step], Path(in_path), out, digest).to_dict()
+    return process_shard(STAGE, [step], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(duplicates_path)}").to_dict()

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.weights import source_targets, static_weights, temperature_weights, uniform_weights
 from tasks.records import Doc
-from tasks.store import config_digest, file_digest
+from tasks.store import file_digest, stage_digest
 
 if TYPE_CHECKING:  # torch and transformers load only when DoReMi runs
     from tasks.mixture.doremi import DoremiResult
@@ -275,23 +275,26 @@ def shard_reader(paths: list[Path], cols: DocColumns) -> TextReader:
     return read
 
 
+PLAN_DONE = "_plan.done.json"  # the plan's done-record (see tasks.store.stage_digest), written after the plan
+
+
 def plan_digest(paths: list[Path], cfg: MixtureConfig) -> str:
     """Return the digest of a plan's inputs: every shard's name and bytes, and the config."""
-    return hashlib.sha256(json.dumps([config_digest(cfg), [(p.name, file_digest(p)) for p in paths]]).encode()).hexdigest()
+    return stage_digest(cfg, [f"{p.name}:{file_digest(p)}" for p in paths])
 
 
 def plan_mixture(shard_paths: list[Path], out_dir: Path, cfg: MixtureConfig) -> MixturePlan:
     """Return the mixture plan of all shards, written to ``<out_dir>/_plan.parquet`` (or read back when still valid)."""
     # dedup's helpers live in its task module, which imports Prefect: imported here so the plan's pure parts stay light
-    from tasks.store import parquet_metadata, write_parquet
+    from tasks.store import clear_done, read_done, write_done, write_parquet
 
     paths = sorted(Path(p) for p in shard_paths)
     target = Path(out_dir) / PLAN_FILE
     digest = plan_digest(paths, cfg)
-    if target.exists():
-        meta = parquet_metadata(target)
-        if meta.get("inputs_digest") == digest:
-            return MixturePlan(**{**json.loads(meta["plan"]), "skipped": True})
+    done = read_done(target.parent, digest, name=PLAN_DONE)
+    if done is not None and target.exists():
+        return MixturePlan(**{**done, "skipped": True})
+    clear_done(target.parent, name=PLAN_DONE)
     cols = DocColumns.from_shards(paths)
     copies, summary = plan_records(cols, cfg, shard_reader(paths, cols))
     table = pa.table(
@@ -306,6 +309,7 @@ def plan_mixture(shard_paths: list[Path], out_dir: Path, cfg: MixtureConfig) -> 
         schema=PLAN_SCHEMA,
     )
     write_parquet(target, table, {"inputs_digest": digest, "plan": json.dumps(summary.to_dict(), ensure_ascii=False)})
+    write_done(target.parent, digest, summary.to_dict(), name=PLAN_DONE)
     return summary
 
 

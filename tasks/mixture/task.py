@@ -11,7 +11,6 @@ digest is part of the per-shard config digest, so a new plan redoes the mixed sh
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from prefect import task
@@ -35,5 +34,4 @@ def mix_shard(in_path: str, out_dir: str, cfg: MixtureConfig) -> dict:
     out = StageDir(Path(out_dir))
     plan_path = out.root / PLAN_FILE
     ids, copies = read_shard_plan(plan_path, Path(in_path).name)
-    digest = hashlib.sha256(f"{config_digest(cfg)}:{file_digest(plan_path)}".encode()).hexdigest()[:16]
-    return process_shard(STAGE, [MixtureFilter(ids, copies)], Path(in_path), out, digest).to_dict()
+    return process_shard(STAGE, [MixtureFilter(ids, copies)], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(plan_path)}").to_dict()

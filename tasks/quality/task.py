@@ -14,7 +14,6 @@ changes, so registering a new model version rescores the corpus.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from tasks.quality.stage import STAGE, build_steps
 from tasks.quality.train import collect_examples, train_classifier
 from tasks.records import write_jsonl
 from tasks.steps import cached_steps, process_shard
-from tasks.store import StageDir, atomic_write_json, file_digest
+from tasks.store import StageDir, atomic_write_json, clear_done, file_digest, read_done, stage_digest, write_done
 
 # Fields that change what a scored shard holds; the others only change training (which makes a new model digest).
 SCORING_FIELDS = {"high_cutoff", "low_cutoff", "high_action", "medium_action", "low_action", "strict"}
@@ -42,8 +41,7 @@ ANNOTATIONS_FILE = "annotations.jsonl"
 
 def scoring_digest(cfg: QualityConfig, model: QualityModel) -> str:
     """Return the digest a scored shard is made under: the routing fields of the config and the model's digest."""
-    payload = json.dumps([cfg.model_dump(mode="json", include=SCORING_FIELDS), model.digest], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return stage_digest(None, [json.dumps(cfg.model_dump(mode="json", include=SCORING_FIELDS), sort_keys=True), model.digest])
 
 
 @task(name="score_quality_shard")
@@ -60,15 +58,13 @@ def score_shard(in_path: str, out_dir: str, cfg: QualityConfig, model_dir: str) 
 
 def training_inputs_digest(cfg: QualityConfig, weak_label_dirs: list[str]) -> str:
     """Return the digest of everything training reads: training fields, label files, the weak-label folders' shards."""
-    h = hashlib.sha256(cfg.model_dump_json(exclude=NOT_TRAINING_FIELDS).encode())
-    for path in [cfg.seed_path, *cfg.label_paths]:
-        h.update(file_digest(resolve_path(path)).encode())
+    inputs = [cfg.model_dump_json(exclude=NOT_TRAINING_FIELDS)]  # the training fields only: routing changes keep the model
+    inputs += [file_digest(resolve_path(path)) for path in [cfg.seed_path, *cfg.label_paths]]
     if cfg.weak_labels or cfg.annotator.enabled:
         for folder in weak_label_dirs:
             stage = StageDir(Path(folder))
-            for shard in [*stage.shards(), *stage.rejected_shards()]:
-                h.update(f"{shard.name}:{file_digest(shard)}".encode())
-    return h.hexdigest()[:16]
+            inputs += [f"{shard.name}:{file_digest(shard)}" for shard in [*stage.shards(), *stage.rejected_shards()]]
+    return stage_digest(None, inputs)
 
 
 def _trained(out: Path, summary: dict) -> dict:
@@ -88,13 +84,14 @@ def train_quality_model(cfg: QualityConfig, out_dir: str, weak_label_dirs: list[
     model_dir = out / MODEL_DIR
     inputs = training_inputs_digest(cfg, weak_label_dirs)
     summary_path = out / SUMMARY_FILE
-    if summary_path.exists():
-        done = json.loads(summary_path.read_text(encoding="utf-8"))
+    done = read_done(out, inputs)
+    if done is not None:
         try:
-            if done.get("inputs_digest") == inputs and QualityModel.load(model_dir).digest == done.get("model_digest"):
+            if QualityModel.load(model_dir).digest == done.get("model_digest"):
                 return _trained(out, {**done, "skipped": 1})
         except ModelError:
             pass  # a damaged folder is retrained
+    clear_done(out)
     dirs = [Path(d) for d in weak_label_dirs]
     annotated, failures = [], []
     if cfg.annotator.enabled:
@@ -117,4 +114,5 @@ def train_quality_model(cfg: QualityConfig, out_dir: str, weak_label_dirs: list[
         "skipped": 0,
     }
     atomic_write_json(summary_path, summary)
+    write_done(out, inputs, summary)
     return _trained(out, summary)

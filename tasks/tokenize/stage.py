@@ -19,8 +19,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from tasks.steps import ShardStats, Step, per_doc, run_steps
-from tasks.store import StageDir, atomic_write_json, config_digest, file_digest, read_shard
+from tasks.steps import ShardStats, Step, per_doc, run_steps, shard_digest
+from tasks.store import DONE_FILE, StageDir, atomic_write_json, clear_done, config_digest, file_digest, read_done, read_shard, stage_digest, write_done
 from tasks.tokenize.compression import compression_report
 from tasks.tokenize.config import PackConfig, TokenizerConfig
 from tasks.tokenize.encode import DocumentEncoder
@@ -50,15 +50,14 @@ def build_tokenizer(shards: list[Path], out: StageDir, cfg: TokenizerConfig, bas
 
     Kept documents are the ones the tokenizer trained on; blank ones are rejected as ``empty_text``.
     """
-    digests = {"input_digest": shards_digest(shards), "config_digest": config_digest(cfg) + (f":{base_model}" if base_model else "")}
-    sidecar = out.root / SIDECAR
-    if sidecar.exists():
-        done = json.loads(sidecar.read_text(encoding="utf-8"))
-        if {k: done.get(k) for k in digests} == digests:
-            stats = ShardStats.from_dict(done["stats"])
-            stats.counters = {**stats.counters, "stage_skipped": 1}
-            return stats, json.loads((out.root / COMPRESSION_FILE).read_text(encoding="utf-8"))
+    digest = stage_digest(cfg, [shards_digest(shards), base_model])
+    done = read_done(out.root, digest)
+    if done is not None:
+        stats = ShardStats.from_dict(done["stats"])
+        stats.counters = {**stats.counters, "stage_skipped": 1}
+        return stats, json.loads((out.root / COMPRESSION_FILE).read_text(encoding="utf-8"))
 
+    clear_done(out.root)
     started = time.perf_counter()
     stats = ShardStats()
     if base_model:
@@ -91,13 +90,14 @@ def build_tokenizer(shards: list[Path], out: StageDir, cfg: TokenizerConfig, bas
     stats.seconds = time.perf_counter() - started
     out.root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out.root / COMPRESSION_FILE, compression)
-    save_tokenizer(tokenizer, out.root, saved_cfg, {**digests, "base_model": base_model, "stats": stats.to_dict()})
+    save_tokenizer(tokenizer, out.root, saved_cfg, {"base_model": base_model, "stats": stats.to_dict()})
+    write_done(out.root, digest, {"base_model": base_model, "stats": stats.to_dict()})
     return stats, compression
 
 
 def tokenizer_digest(tokenizer_dir: str | Path) -> str:
     """Return the digest of a saved tokenizer's files, so retraining it invalidates packed shards."""
-    files = sorted(p for p in Path(tokenizer_dir).iterdir() if p.suffix in {".json", ".jinja", ".model", ".txt"} and p.name not in {SIDECAR, COMPRESSION_FILE})
+    files = sorted(p for p in Path(tokenizer_dir).iterdir() if p.suffix in {".json", ".jinja", ".model", ".txt"} and p.name not in {SIDECAR, COMPRESSION_FILE, DONE_FILE})
     return hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()[:16]
 
 
@@ -133,9 +133,8 @@ def encode_pack_shard(in_path: Path, out: StageDir, tokenizer_dir: Path, cfg: Pa
     blank ones as rejected ``empty_text``, and the sequences under ``sequences/``; the marker goes last.
     """
     name = in_path.name
-    input_digest = file_digest(in_path)
-    cfg_digest = f"{config_digest(cfg)}:{tokenizer_digest(tokenizer_dir)}"
-    done = out.done_marker(name, input_digest, cfg_digest)
+    digest = shard_digest(in_path, f"{config_digest(cfg)}:{tokenizer_digest(tokenizer_dir)}")
+    done = out.done_marker(name, digest)
     if done is not None and sequences_path(out, name).exists():
         stats = ShardStats.from_dict(done["stats"])
         stats.counters = {**stats.counters, "shards_skipped": 1}
@@ -160,7 +159,7 @@ def encode_pack_shard(in_path: Path, out: StageDir, tokenizer_dir: Path, cfg: Pa
     result.stats.counters = dict(counters)
     write_packed(sequences_path(out, name), rows)
     kept = [{k: v for k, v in doc.items() if k != "input_ids"} for doc in result.kept]
-    out.commit_shard(name, kept, result.rejected, {"input": str(in_path), "input_digest": input_digest, "config_digest": cfg_digest, "stats": result.stats.to_dict()})
+    out.commit_shard(name, kept, result.rejected, {"input": str(in_path), "stats": result.stats.to_dict()}, digest)
     return result.stats
 
 
