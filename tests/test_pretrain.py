@@ -176,3 +176,44 @@ def test_accelerate_configs_parse_and_launch_the_entry_point():
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and cmd[cmd.index("--config_file") + 1] == "recipes/accelerate/zero3.yaml"
     assert cmd[-4:] == ["-m", "tasks.train.pretrain", "--config", "job.yaml"]
     assert launch_command("job.yaml", 2, cuda=False)[1:3] == ["-m", "torch.distributed.run"]
+
+
+def test_a_changed_learning_rate_trains_afresh_instead_of_resuming_the_old_checkpoint(corpus, tmp_path):
+    first = pretrain(job(corpus, tmp_path, max_steps=12, eval_steps=0))
+    changed = pretrain(job(corpus, tmp_path, max_steps=12, eval_steps=0, learning_rate=5e-4))
+    assert changed["resumed_from"] == "" and changed["steps"] == 12 and len(changed["loss_curve"]) >= 6  # 12 steps trained, every one logged
+    assert changed["parameter_checksums"] != first["parameter_checksums"]
+    folders = sorted(p.parent for p in (tmp_path / "checkpoints").glob("*/checkpoint-12"))
+    assert len(folders) == 2  # one checkpoint folder per config: neither run can pick up the other's
+
+
+def test_a_killed_pretraining_resumes_from_its_own_checkpoint(corpus, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tasks.train.pretrain import job_digest
+    from tasks.train.task import write_job
+
+    other = pretrain(job(corpus, tmp_path, max_steps=16, save_steps=16, eval_steps=0, learning_rate=1e-3))  # another config, a later checkpoint
+    killed = job(corpus, tmp_path, max_steps=40, save_steps=4, eval_steps=0)
+    own = tmp_path / "checkpoints" / job_digest(killed)
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.train.pretrain", "--config", str(write_job(killed))], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (own / "checkpoint-4" / "trainer_state.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the training process ended before its first checkpoint"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "summary.json").exists() or json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))["steps"] == 16
+
+    resumed = pretrain(killed)
+    assert Path(resumed["resumed_from"]).parent == own and other["resumed_from"] == ""  # its own folder, not the other config's checkpoint-16
+    step = int(Path(resumed["resumed_from"]).name.removeprefix("checkpoint-"))
+    assert step >= 4 and step % 4 == 0 and resumed["steps"] == 40
+    steps = [s for s, _ in resumed["loss_curve"]]
+    assert steps == sorted(set(steps)) and steps[-1] == 40  # the curve goes on from the checkpoint's history, no step twice

@@ -5,7 +5,9 @@ Runs in the flow process (``pretrain(job)``) or as a script, alone or under ``ac
     python -m tasks.train.pretrain --config runs/demo/pretrain/job.yaml
     accelerate launch --config_file recipes/accelerate/ddp.yaml -m tasks.train.pretrain --config runs/demo/pretrain/job.yaml
 
-Writes ``<output_dir>/checkpoints/checkpoint-N/`` (resumable: model, optimizer, scheduler, RNG),
+Writes ``<output_dir>/checkpoints/<digest>/checkpoint-N/`` (resumable: model, optimizer, scheduler, RNG; the
+folder is keyed by the model and training configs and the digests of the packed data and the tokenizer, so a
+rerun resumes only its own checkpoints — ``tasks.train.resume``),
 ``<output_dir>/model/`` (final weights + the tokenizer, loadable strictly) and ``<output_dir>/summary.json``.
 """
 
@@ -25,14 +27,14 @@ import pyarrow.compute as pc
 import torch
 import yaml
 from transformers import Trainer, default_data_collator
-from transformers.trainer_utils import get_last_checkpoint
 
 from tasks.store import atomic_write_json
 from tasks.tokenize.pack import read_packed
-from tasks.tokenize.stage import packed_sequence_shards
+from tasks.tokenize.stage import packed_sequence_shards, tokenizer_digest
 from tasks.tokenize.train import load_tokenizer
 from tasks.train.config import PretrainJob, to_training_arguments
 from tasks.train.model import build_model, count_parameters, parameter_checksum
+from tasks.train.resume import checkpoint_dir, checkpoint_step, files_digest, last_checkpoint, training_digest
 
 IGNORE_INDEX = -100  # the label value HF's cross-entropy skips
 _EVAL_LOSS = re.compile(r"^(eval_(?:.+_)?)loss$")
@@ -125,8 +127,13 @@ def _final_evaluation(trainer: Trainer) -> dict[str, float]:
     return logged or trainer.evaluate()
 
 
+def job_digest(job: PretrainJob) -> str:
+    """Return the digest of what ``job`` trains: its model and training configs, its packed shards and its tokenizer."""
+    return training_digest([job.model, job.pretrain], [files_digest(packed_sequence_shards(job.data_dir)), tokenizer_digest(job.tokenizer_dir)])
+
+
 def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
-    """Train ``job`` to its step budget (resuming from its newest checkpoint) and return the summary.
+    """Train ``job`` to its step budget (resuming from its own newest checkpoint) and return the summary.
 
     With ``report_to_mlflow`` the Trainer logs params, the loss curve and evaluations into the active
     MLflow run (the caller opens it on the stage's child run; under accelerate, MLFLOW_RUN_ID names it).
@@ -138,9 +145,10 @@ def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
     model = build_model(job.model, tokenizer, cfg.seed)
     if seq_len > model.config.max_position_embeddings:
         raise ValueError(f"pack.seq_len {seq_len} exceeds the model's max_position_embeddings {model.config.max_position_embeddings}")
-    args = to_training_arguments(cfg, str(out / "checkpoints"), evaluate=bool(evals), tracking=report_to_mlflow)
+    checkpoints = checkpoint_dir(out, job_digest(job))
+    args = to_training_arguments(cfg, str(checkpoints), evaluate=bool(evals), tracking=report_to_mlflow)
     trainer = PerplexityTrainer(model=model, args=args, train_dataset=train, eval_dataset=evals or None, data_collator=default_data_collator)
-    resume_from = get_last_checkpoint(args.output_dir) if cfg.resume and Path(args.output_dir).is_dir() else None
+    resume_from = last_checkpoint(checkpoints) if cfg.resume else None
 
     threads = torch.get_num_threads()
     if cfg.cpu_threads:
@@ -160,7 +168,7 @@ def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
     checksums = [] if _weights_sharded(trainer) else _all_ranks(parameter_checksum(model))
     curve = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     world = args.world_size
-    steps_run = trainer.state.global_step - (int(Path(resume_from).name.split("-")[-1]) if resume_from else 0)
+    steps_run = trainer.state.global_step - checkpoint_step(resume_from)
     summary = {
         "steps": trainer.state.global_step,
         "resumed_from": str(resume_from or ""),
