@@ -82,7 +82,7 @@ def cmd_step(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     rejected_out = out.with_name(out.name.removesuffix(".jsonl") + ".rejected.jsonl")
-    docs, bad = read_jsonl(args.input)
+    docs, bad = read_jsonl(args.input, args.max_field_bytes)  # a bad line is an invalid_record reject naming its line, never an error
     if args.stage == "crawl":
         from tasks.crawl.config import CrawlConfig
         from tasks.crawl.crawler import crawl_sync
@@ -99,7 +99,7 @@ def cmd_step(args: argparse.Namespace) -> int:
 
         stage = SHARD_STAGES[args.stage]
         cfg = load_section(stage.config, args.config, stage.name)
-        result = run_steps(stage.name, stage.build_steps(cfg), docs)
+        result = run_steps(stage.name, stage.build_steps(cfg), docs, args.max_field_bytes)
         kept, rejected, stats = result.kept, result.rejected, result.stats
     write_jsonl(out, kept)
     write_jsonl(rejected_out, [*bad, *rejected])
@@ -144,6 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from flows.stages import SHARD_STAGES
+    from tasks.records import MAX_FIELD_BYTES
 
     parser = argparse.ArgumentParser(prog="liandan", description="炼丹: the open Chinese web to an aligned model, tracked in Prefect and MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--input", required=True, help="JSONL records (for crawl: records whose url fields are the seeds)")
     step.add_argument("--output", required=True, help="JSONL of kept records; rejected rows go beside it as OUT.rejected.jsonl")
     step.add_argument("--config", help="YAML of the stage's section (defaults when omitted)")
+    step.add_argument("--max-field-bytes", type=int, default=MAX_FIELD_BYTES, metavar="N", help=f"cap on one input line and one value's UTF-8 bytes: larger ones are rejected (default {MAX_FIELD_BYTES})")
     step.set_defaults(func=cmd_step)
 
     audit = sub.add_parser("audit", help="print a run's per-stage ledger; exit 1 if kept + rejected != input anywhere")

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, get_args
 
 Doc = dict[str, Any]
 
@@ -41,9 +42,10 @@ REJECT_FIELDS = ("stage", "reason", "detail")
 
 RecordReason = Literal[
     "invalid_record",  # a line or row of the input that is not a record (not JSON, wrong types, no text)
-    "unwritable_record",  # a record a stage made that cannot be stored (a field over the size cap, a clashing column type)
+    "unwritable_record",  # a record a stage kept that cannot be stored (a field over the size cap, a clashing column type)
+    "step_error",  # a step raised on this record alone (a column of the wrong type from outside the chain)
 ]
-RECORD_REASONS: tuple[str, ...] = ("invalid_record", "unwritable_record")  # every stage may reject with these
+RECORD_REASONS: tuple[str, ...] = get_args(RecordReason)  # any stage may reject with these, besides its own reasons
 
 MAX_FIELD_BYTES = 64 << 20  # one value's UTF-8 size cap (64 MiB): far above any document, far below Arrow's 2 GiB per array
 
@@ -242,11 +244,38 @@ def read_jsonl(path: str | Path, max_bytes: int = MAX_FIELD_BYTES) -> tuple[list
     return docs, bad
 
 
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` as strict JSON can hold it: strings repaired, NaN/inf as null, keys as strings, deep nesting as text."""
+    if isinstance(value, str):
+        return repair_text(value)[0]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dict, list, tuple)) and depth >= 64:
+        return repair_text(repr(value))[0]
+    if isinstance(value, dict):
+        return {repair_text(str(k))[0]: _plain_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v, depth + 1) for v in value]
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    return repair_text(str(value))[0]
+
+
+def json_line(row: Doc) -> str:
+    """Return ``row`` as one line of strict JSON that encodes as UTF-8, whatever it holds (Chinese kept readable)."""
+    try:
+        line = json.dumps(row, ensure_ascii=False, default=str, allow_nan=False)
+        line.encode("utf-8")
+        return line
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):  # NaN, a lone surrogate, a non-string key, a cycle
+        return json.dumps(_plain_json(row), ensure_ascii=False)
+
+
 def write_jsonl(path: str | Path, rows: Iterable[Doc]) -> int:
-    """Write rows as UTF-8 JSONL (Chinese kept readable) and return how many were written."""
+    """Write rows as UTF-8 JSONL (Chinese kept readable) and return how many were written; no row can fail the file."""
     n = 0
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            f.write(json_line(row) + "\n")
             n += 1
     return n

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from tasks.records import coerce_doc, read_jsonl, repair_text
+import pytest
+
+from tasks.records import coerce_doc, make_doc, read_jsonl, repair_text
+from tasks.steps import per_doc, run_steps
+from tasks.store import StageDir, read_shard, write_shard
 
 
 def test_repair_text_replaces_lone_surrogates_and_removes_control_chars():
@@ -68,3 +72,61 @@ def test_read_jsonl_quarantines_a_line_over_the_cap_without_parsing_it(tmp_path)
     (big,) = bad
     assert big["detail"] == "line 1: 313 bytes, over the 200-byte cap"
     assert len(big["text"].encode("utf-8")) <= 200
+
+
+def test_a_record_that_cannot_be_stored_is_rejected_not_the_shard(tmp_path):
+    docs = [
+        make_doc("http://a.cn/1", "正常的一条"),
+        make_doc("http://a.cn/2", "代理项\ud800留到了写入"),  # a step let a lone surrogate through
+        make_doc("http://a.cn/3", "超长" * 200),
+        {**make_doc("http://a.cn/4", "多出的列"), "score": 0.5},
+        {**make_doc("http://a.cn/5", "类型冲突"), "score": "高"},
+        {**make_doc("http://a.cn/6", "又一条"), "score": 0.7, "tags": {}},
+    ]
+    result = run_steps("clean", [per_doc("noop", lambda d: d)], docs, max_field_bytes=300)
+    assert [d["url"] for d in result.kept] == ["http://a.cn/1", "http://a.cn/4", "http://a.cn/6"]
+    assert [(r["url"], r["reason"], r["detail"]) for r in result.rejected] == [
+        ("http://a.cn/2", "unwritable_record", "field 'text' holds a lone surrogate, which UTF-8 cannot encode"),
+        ("http://a.cn/3", "unwritable_record", "field 'text' is 1200 bytes, over the 300-byte cap"),
+        ("http://a.cn/5", "unwritable_record", "column 'score' holds string here, double in the rest of the shard"),
+    ]
+    assert result.stats.rejected_by_reason == {"unwritable_record": 3} and result.stats.balanced()
+    out = StageDir(tmp_path / "clean")
+    out.commit_shard("part-00000.parquet", result.kept, result.rejected, {"stats": result.stats.to_dict()})
+    kept = read_shard(out.shard("part-00000.parquet"))
+    assert [d["score"] for d in kept] == [None, 0.5, 0.7] and [d["tags"] for d in kept] == [None, None, None]
+    rejected = read_shard(out.rejected("part-00000.parquet"))
+    assert rejected[0]["text"] == "代理项\ufffd留到了写入" and rejected[0]["meta"]["repairs"] == ["write:text"]
+    assert [r["score"] for r in rejected] == [None, None, "高"]  # alone among the rejects, the odd value is stored as it is
+
+
+def test_write_shard_never_fails_on_a_row_it_cannot_store_as_is(tmp_path):
+    rows = [make_doc("a", "好"), {**make_doc("b", "\udfff"), "n": 2**80, "text": 5}, {**make_doc("c", "c"), "n": 1}]
+    write_shard(tmp_path / "part-00000.parquet", rows)
+    back = read_shard(tmp_path / "part-00000.parquet")
+    assert [r["text"] for r in back] == ["好", "5", "c"] and [r["n"] for r in back] == [None, "1208925819614629174706176", "1"]
+    assert back[1]["meta"]["repairs"] == ["write:text"]  # the column n, unstorable as numbers, is JSON text in every row
+
+
+class _FragileStep:
+    """A step that raises on documents holding a column of the wrong type, as a real one does on outside input."""
+
+    name = "fragile"
+
+    def __call__(self, docs):
+        return [{**d, "spam": sum(d.get("signals", {}).values())} for d in docs]
+
+
+def test_a_step_that_raises_on_one_record_rejects_only_that_record():
+    docs = [make_doc("a", "第一条", signals={"x": 1}), make_doc("b", "第二条", signals="坏的"), make_doc("c", "第三条", signals={})]
+    result = run_steps("quality", [_FragileStep()], docs)
+    assert [d["spam"] for d in result.kept] == [1, 0]
+    ((url, reason, detail),) = [(r["url"], r["reason"], r["detail"]) for r in result.rejected]
+    assert (url, reason) == ("b", "step_error") and detail == "fragile: AttributeError: 'str' object has no attribute 'values'"
+    assert result.stats.rejected_by_reason == {"step_error": 1}
+
+
+def test_a_step_that_raises_on_every_record_is_a_bug_and_raises():
+    docs = [make_doc("a", "一", signals="坏"), make_doc("b", "二", signals="坏")]
+    with pytest.raises(AttributeError):
+        run_steps("quality", [_FragileStep()], docs)
