@@ -14,6 +14,7 @@ from flows.data import build_corpus
 from flows.recipe import Recipe, RunConfig
 from flows.runners import task_runner_for
 from flows.runs import TRACKING_HOOKS, open_run
+from flows.stages import DataStage
 from flows.train import train_base_model
 from tasks.clean.config import CleanConfig
 from tasks.crawl.config import CrawlConfig
@@ -31,7 +32,7 @@ from tasks.train.grpo import GRPOConfig
 from tasks.train.sft import SFTConfig
 
 FlowName = Literal["all", "data", "train", "align"]
-DATA_STAGE = "mixture"  # the training flow reads the data flow's last stage
+DATA_STAGE: DataStage = "mixture"  # the training flow reads the data flow's last stage
 
 
 def _flow_run_name() -> str:
@@ -93,13 +94,16 @@ def train_model(
     dpo: DPOConfig = DPOConfig(),
     grpo: GRPOConfig = GRPOConfig(),
     align_stages: list[AlignStage] = list(ALIGN_STAGES),
-    data_stage: str = DATA_STAGE,
+    data_stage: DataStage = DATA_STAGE,
+    allow_undeidentified: bool = False,
 ) -> dict[str, str]:
     """The model half on a finished data run's folder: the base model on ``data_stage``, then alignment; return the model folders."""
     run = run.model_copy(update={"name": run.resolved_name("train")})
     open_run(run, "train_model")
-    sections = {k: v for k, v in locals().items() if k not in {"run", "align_stages", "data_stage"}}
-    base = train_base_model.with_options(task_runner=task_runner_for(run))(run=run, data_stage=data_stage, **_args(train_base_model, sections))
+    sections = {k: v for k, v in locals().items() if k not in {"run", "align_stages", "data_stage", "allow_undeidentified"}}
+    base = train_base_model.with_options(task_runner=task_runner_for(run))(
+        run=run, data_stage=data_stage, allow_undeidentified=allow_undeidentified, **_args(train_base_model, sections)
+    )
     aligned = align_model(run=run, stages=align_stages, **_args(align_model, sections)) if align_stages else {}
     return {"base": base, **aligned}
 

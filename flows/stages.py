@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from pydantic import BaseModel
 
@@ -29,6 +30,16 @@ def quality_steps(cfg: QualityConfig) -> list[Step]:
     from tasks.quality.train import collect_examples, train_classifier
 
     return build_steps(cfg, train_classifier(collect_examples(cfg), cfg).model)
+
+
+DataStage = Literal["crawl", "extract", "ocr", "clean", "dedup", "deid", "quality", "mixture"]
+DATA_STAGES: tuple[DataStage, ...] = get_args(DataStage)  # the data flow's stages, in chain order
+DEID_STAGE: DataStage = "deid"
+
+
+def deidentified(stage: DataStage) -> bool:
+    """Return whether a data stage's output has been through de-identification (deid or a stage after it)."""
+    return DATA_STAGES.index(stage) >= DATA_STAGES.index(DEID_STAGE)
 
 
 @dataclass(frozen=True)

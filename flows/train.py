@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
+from flows.stages import DEID_STAGE, DataStage, deidentified
 from tasks.store import StageDir, config_digest
 from tasks.tokenize.config import PackConfig, TokenizerConfig
 from tasks.tokenize.stage import PACK, TOKENIZE, tokenizer_digest
@@ -123,9 +124,20 @@ def train_base_model(
     pack: PackConfig = PackConfig(),
     model: ModelConfig = ModelConfig(),
     pretrain: PretrainConfig = PretrainConfig(),
-    data_stage: str = "extract",
+    data_stage: DataStage = "mixture",
+    allow_undeidentified: bool = False,
 ) -> str:
-    """Train a tokenizer on a data stage of the run, pack the corpus, pretrain the base model; return the model folder."""
+    """Train a tokenizer on a data stage of the run (the mixture by default), pack the corpus, pretrain the base model; return the model folder.
+
+    Args:
+        data_stage: the data stage whose kept documents are trained on; one before ``deid`` is refused
+            unless ``allow_undeidentified`` is set, so personal data never reaches a model by accident.
+    """
+    if not deidentified(data_stage) and not allow_undeidentified:
+        raise ValueError(
+            f"data_stage {data_stage!r} comes before de-identification ({DEID_STAGE}): its text may hold personal data. "
+            f"Train on {DEID_STAGE} or a later stage, or set allow_undeidentified: true"
+        )
     ctx = open_run(run, "train")
     upstream = ctx.store.stage(data_stage)
     if not upstream.shards():

@@ -54,6 +54,8 @@ def test_train_flow_tokenizes_packs_pretrains_and_registers(tmp_path, mlflow_uri
     docs = write_extract_stage(run_dir)
     params = dict(
         run=run,
+        data_stage="extract",  # the sample corpus stands in for a de-identified one: it holds no personal data
+        allow_undeidentified=True,
         tokenizer=TokenizerConfig(vocab_size=1024),
         pack=PackConfig(seq_len=64, eval_fraction=0.2),
         model=ModelConfig(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=176),
@@ -116,4 +118,4 @@ def test_train_flow_refuses_a_missing_data_stage(tmp_path, mlflow_uri):
 
     run = RunConfig(name="empty", runs_dir=str(tmp_path / "runs"), experiment="test-train", tracking_uri=mlflow_uri)
     with pytest.raises(ValueError, match="run the data flow"):
-        train_base_model(run=run, data_stage="dedup")
+        train_base_model(run=run, data_stage="deid")
