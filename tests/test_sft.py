@@ -203,3 +203,15 @@ def test_lora_trains_only_the_adapters_and_merges(tiny_base, tmp_path):
     assert targeted == 2 * len(DEFAULT_TARGETS)  # every projection of both layers
     tokenizer = load_tokenizer(summary["model_dir"])
     assert isinstance(generate_text(merged_model, tokenizer, "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n", max_new_tokens=4), str)
+
+
+def test_a_changed_config_fine_tunes_afresh_and_a_rerun_resumes_its_own_checkpoint(tiny_base, tmp_path):
+    model_dir, tokenizer_dir = tiny_base
+    first = train_sft(tiny_sft(max_steps=8, num_samples=0), str(model_dir), str(tokenizer_dir), str(tmp_path))
+    changed = train_sft(tiny_sft(max_steps=8, num_samples=0, learning_rate=1e-3), str(model_dir), str(tokenizer_dir), str(tmp_path))
+    assert changed["resumed_from"] == "" and changed["steps"] == 8 and changed["first_loss"] == first["first_loss"]  # trained from the base again
+    assert changed["last_loss"] != first["last_loss"]
+    again = train_sft(tiny_sft(max_steps=8, num_samples=0, learning_rate=1e-3), str(model_dir), str(tokenizer_dir), str(tmp_path))
+    own = tmp_path / "checkpoints" / sft.sft_digest(tiny_sft(max_steps=8, num_samples=0, learning_rate=1e-3), str(model_dir), str(tokenizer_dir))
+    assert Path(again["resumed_from"]).parent == own
+    assert Path(again["resumed_from"]).name == "checkpoint-8" and len(list((tmp_path / "checkpoints").iterdir())) == 2

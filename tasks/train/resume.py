@@ -62,6 +62,13 @@ def files_digest(files: Iterable[Path], root: Path | None = None) -> str:
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
 
+def tokenizer_input_digest(path: str | Path) -> str:
+    """Return a digest of a tokenizer input: its saved files' bytes (a folder), or a hub id's name."""
+    from tasks.tokenize.stage import tokenizer_digest
+
+    return tokenizer_digest(path) if Path(path).is_dir() else str(path)
+
+
 def training_digest(configs: Iterable[BaseModel], inputs: Iterable[str]) -> str:
     """Return the digest naming a training's checkpoint folder: its configs (less ``NOT_IN_CHECKPOINT``) and its inputs' digests."""
     shaping = [cfg.model_dump(mode="json", exclude=set(NOT_IN_CHECKPOINT) & set(type(cfg).model_fields)) for cfg in configs]

@@ -7,7 +7,8 @@ and MLP projections while the base weights stay frozen; QLoRA does the same over
 copy of the base and needs a CUDA GPU. A LoRA result is merged into a full model (``merge_lora``) by reloading
 the base at full precision and adding the adapter, the same path for LoRA and QLoRA.
 
-Writes ``<output_dir>/checkpoints/`` (resumable), ``<output_dir>/model/`` (weights + tokenizer, loadable
+Writes ``<output_dir>/checkpoints/<digest>/`` (resumable; keyed by the config and the digests of the base model,
+tokenizer and data, so a rerun resumes only its own checkpoints — ``tasks.train.resume``), ``<output_dir>/model/`` (weights + tokenizer, loadable
 strictly; or the adapter when not merged), ``<output_dir>/adapter/`` (LoRA, when merged) and ``summary.json``.
 """
 
@@ -301,11 +302,13 @@ def run_trainer(trainer: Trainer, cpu_threads: int, resume_from: str | None = No
         torch.set_num_threads(threads)  # the flow process goes on with its own setting
 
 
-def newest_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    """Return the newest ``checkpoint-N`` folder under ``checkpoint_dir``, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+def sft_digest(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str) -> str:
+    """Return the digest naming this fine-tuning's checkpoint folder: the config, the base model, the tokenizer and the data."""
+    from tasks.store import resolve_data_path
+    from tasks.train.resume import path_digest, tokenizer_input_digest, training_digest
 
-    return get_last_checkpoint(str(checkpoint_dir)) if Path(checkpoint_dir).is_dir() else None
+    data = [path_digest(resolve_data_path(p)) for p in cfg.data_paths]
+    return training_digest([cfg], [path_digest(base_model_dir), tokenizer_input_digest(tokenizer_dir), *data])
 
 
 def count_weights(model) -> tuple[int, int]:
@@ -353,7 +356,7 @@ def save_final(trainer: Trainer, cfg: SFTConfig, base_model_dir: str, tokenizer_
 
 
 def train_sft(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, output_dir: str, report_to_mlflow: bool = False) -> dict:
-    """Fine-tune the model at ``base_model_dir`` on ``cfg.data_paths`` (resuming from the newest checkpoint) and return the summary.
+    """Fine-tune the model at ``base_model_dir`` on ``cfg.data_paths`` (resuming from its own newest checkpoint) and return the summary.
 
     With ``report_to_mlflow`` the trainer logs params, the loss curve and the evaluation into the active MLflow
     run (the caller opens it on the stage's child run).
@@ -364,8 +367,12 @@ def train_sft(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, output_di
     from tasks.tokenize.train import load_tokenizer
     from tasks.train.instructions import load_conversations, split_conversations
 
+    from tasks.train.resume import checkpoint_dir, last_checkpoint
+
     out = Path(output_dir)
-    args = to_sft_config(cfg, str(out / "checkpoints"), tracking=report_to_mlflow)  # refuses GPU settings on CPU before any loading
+    check_hardware(cfg, has_cuda())  # refuses GPU settings on CPU before any loading
+    checkpoints = checkpoint_dir(out, sft_digest(cfg, base_model_dir, tokenizer_dir))
+    args = to_sft_config(cfg, str(checkpoints), tracking=report_to_mlflow)
     tokenizer = load_tokenizer(tokenizer_dir)
     train_rows, eval_rows = split_conversations(load_conversations(cfg.data_paths, cfg.data_format), cfg.eval_fraction, cfg.seed)
     model = load_for_training(cfg, base_model_dir)
@@ -377,7 +384,7 @@ def train_sft(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, output_di
         eval_dataset=conversations_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
     )
-    resume_from = newest_checkpoint(args.output_dir) if cfg.resume else None
+    resume_from = last_checkpoint(checkpoints) if cfg.resume else None
     seconds = run_trainer(trainer, cfg.cpu_threads, resume_from)
     evaluation = trainer.evaluate() if eval_rows else {}
     samples = sample_generations(trainer.model, tokenizer, eval_rows, cfg.num_samples, cfg.sample_max_new_tokens)
