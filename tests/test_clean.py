@@ -236,11 +236,11 @@ def test_ad_line_score_counts_keywords_contacts_and_report_words():
     lexicon = SpamLexicon()
     ad = "澳门首家线上赌场上线啦！真人荷官24小时在线发牌，注册即送888元彩金，或加微信 bet8888 咨询！"
     report = "警方查明，该团伙在境外开设线上赌场，招募真人荷官直播发牌，涉嫌开设赌场罪。"
-    assert [cat for _, _, cat in lexicon.scan(ad).spam_lines] == ["gambling"]
-    assert lexicon.scan(report).spam_lines == []
-    assert lexicon.scan("澳門首家線上賭場，真人荷官").spam_lines != []  # Traditional spellings come from OpenCC
+    assert [cat for _, _, cat, _ in lexicon.scan(ad).spans] == ["gambling"]
+    assert lexicon.scan(report).spans == []
+    assert lexicon.scan("澳門首家線上賭場，真人荷官").spans != []  # Traditional spellings come from OpenCC
     extra = SpamLexicon(extra_words={"scam": ["代写论文", "包过"]})
-    assert [cat for _, _, cat in extra.scan("专业代写论文，包过，加微信").spam_lines] == ["scam"]
+    assert [cat for _, _, cat, _ in extra.scan("专业代写论文，包过，加微信").spans] == ["scam"]
 
 
 def test_a_whole_spam_thread_is_rejected_with_its_main_category(steps):
@@ -412,7 +412,12 @@ def test_vendored_stop_words_are_stopwords_iso():
 def test_spam_density_needs_several_keywords_and_no_report_words(steps):
     keywords = "百家乐\n老虎机\n时时彩\n六合彩\n北京赛车\n幸运飞艇\n龙虎斗\n炸金花\n真钱棋牌\n电子游艺\n体育投注\n足球投注"
     listing = f"热门游戏推荐，今日更新，欢迎体验。\n{keywords}\n以上游戏全部开放，下载即可体验，祝您游戏愉快，好运连连。"
+    # its keyword lines are ad lines (short lines that keywords cover), so the line rule fires first …
     result = clean(steps, listing)
+    assert [(r["reason"], r["detail"]) for r in result.rejected] == [("spam_gambling", "spam_line_ratio 0.42 > 0.3")]
+    # … and without it the density rule does
+    density_only = build_steps(CleanConfig(max_spam_line_ratio=1.0))
+    result = clean(density_only, listing)
     assert [(r["reason"], r["detail"]) for r in result.rejected] == [("spam_gambling", "spam_density 0.4828 > 0.08")]
     short_news = "澳门博彩业一季度收入回升，博彩税收同比增长两成，特区政府表示将继续推动经济适度多元发展，培育会展等新产业。"
     assert clean(steps, short_news).rejected == []

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.extract.config import DEFAULT_DROP_LINE_PATTERNS, RegexPattern
 
 NoiseRule = Literal["html", "url", "email", "emoji", "repeated_punct", "boilerplate"]
-SpamCategory = Literal["gambling", "porn", "game", "scam", "seo"]
+SpamCategory = Literal["gambling", "porn", "game", "scam", "loan", "seo"]
 FilterName = Literal["chatter", "length", "lang", "mojibake", "spam", "entropy", "repetition", "symbols", "stopwords"]
 Segmenter = Literal["auto", "rjieba", "jieba"]
 Lang = Literal["zh", "ja", "ko", "und"]
@@ -91,13 +91,15 @@ class CleanConfig(BaseModel):
     # ---- spam lexicon and ad lines
     spam_categories: list[SpamCategory] = Field(
         default=list(SPAM_CATEGORIES),
-        max_length=5,
+        max_length=6,
         description="Spam categories matched by the keyword automaton; each rejects with its own reason "
-        "(spam_gambling, spam_porn, spam_game, spam_scam, spam_seo).",
+        "(spam_gambling, spam_porn, spam_game, spam_scam: fake invoices and certificates, spam_loan: loans and "
+        "card cash-out, spam_seo).",
     )
     extra_spam_words: dict[SpamCategory, list[str]] = Field(
         default_factory=dict,
-        description="Keywords added to the bundled lexicon of a category (tasks/clean/lexicons/spam/<category>.txt).",
+        description="Keywords added to the bundled lexicon of a category (tasks/clean/lexicons/spam/`<category>`.txt); "
+        "folded like the bundled ones, so their full-width, spaced and homophone variants match too.",
     )
     extra_stopwords: list[str] = Field(
         default_factory=list,
@@ -106,28 +108,44 @@ class CleanConfig(BaseModel):
     )
     remove_spam_lines: bool = Field(
         default=True,
-        description="Remove ad lines from otherwise good documents (an injected casino ad in a news story); the "
-        "removed characters are counted per category.",
+        description="Cut ad spans out of otherwise good documents (a casino ad glued to a review, an injected ad "
+        "line in a news story): the span goes, the rest of its line stays when it stands on its own. Counted as "
+        "removed_chars.ad_span and per category.",
     )
     spam_line_min_score: int = Field(
         default=2,
         ge=1,
         le=20,
-        description="A line is an ad when it hits a category keyword and its score reaches this: distinct category "
-        "keywords, plus distinct contact calls (加微信, QQ群 …), minus distinct report words (警方, 涉嫌, 提醒 …).",
+        description="A run of clauses is an ad span when it hits a category keyword and its score reaches this: "
+        "distinct category keywords, plus distinct calls and contacts (加微信, 点击进入, wx:…, www.…, ！！！), minus "
+        "distinct report words on the line (警方, 涉嫌, 提醒 …).",
+    )
+    spam_rest_min_chars: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="After its ad spans are cut, a line with fewer letters, digits and Han characters than this "
+        "goes whole: what is left of 成人影视天堂火爆进行中，速来 does not stand on its own.",
+    )
+    spam_short_line_chars: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="A line up to this many characters whose category keywords cover most of it (0.6 of its "
+        "letters) is an ad even without a call to action (澳门新葡京 alone on a line), unless it holds a report word.",
     )
     max_spam_line_share: float = Field(
         default=0.5,
         ge=0.0,
         le=1.0,
-        description="Ad lines are removed only while they hold at most this share of a document's characters; a "
+        description="Ad spans are removed only while they hold at most this share of a document's characters; a "
         "document that is mostly ads keeps them and is rejected by the spam filter with their category.",
     )
     max_spam_line_ratio: float = Field(
         default=0.3,
         ge=0.0,
         le=1.0,
-        description="Spam filter: reject when ad lines hold more than this share of the characters "
+        description="Spam filter: reject when ad spans hold more than this share of the characters "
         "(signals.spam_line_ratio).",
     )
     spam_context_guard: int = Field(

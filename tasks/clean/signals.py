@@ -208,7 +208,7 @@ def text_signals(text: str, words: list[str], chars: CharStats, spam: SpamScan, 
         "dup_sentence_char_ratio": dup_sentence_chars,
         **ngrams,
         "spam_density": spam.keyword_chars / n_chars if n_chars else 0.0,
-        "spam_line_ratio": spam.spam_line_chars / len(text) if text else 0.0,
+        "spam_line_ratio": spam.ad_chars / len(text) if text else 0.0,  # ad spans' share (the name predates spans)
         "spam_contact": spam.hits.get(CONTACT, 0),
         "spam_context": spam.hits.get(CONTEXT, 0),
     }

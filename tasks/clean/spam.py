@@ -1,21 +1,39 @@
-"""Spam and ads by a keyword automaton over a curated lexicon, judged line by line.
+"""Spam and ads: a keyword automaton over a curated lexicon, matched on a folded view of the text, judged
+span by span.
 
-Aho-Corasick automata (ahocorasick-rs, leftmost-longest non-overlapping matches) find three kinds of
-words: category keywords (lexicons/spam/<category>.txt: gambling, porn, game, scam, seo), contact calls
-(contact.txt: 加微信, QQ群 …) and, in texts that hit a category, report words (context.txt: 警方, 涉嫌,
-提醒 …). A line is an ad when
-it hits a category and its score — distinct category keywords, plus distinct contact calls, minus
-distinct report words — reaches ``line_min_score``. So one mention of 博彩 in a news story is not an
-ad (score 1), a story on a gambling ring that names 线上赌场 and 真人荷官 is offset by 警方/涉嫌, and
-"注册即送888元彩金，加微信" is (score 3). The signals step counts hits per category over the document.
+Words. Aho-Corasick automata (ahocorasick-rs, leftmost-longest non-overlapping matches) find category
+keywords (lexicons/spam/<category>.txt: gambling, porn, game, scam, loan, seo), calls to action and
+contacts (contact.txt: 加微信, 点击进入, 立即注册 …) and, in texts that hit a category, report words
+(context.txt: 警方, 涉嫌, 提醒 …). Besides words, a pattern finds contact marks: an address (www.…, x.com),
+an ID after wx:/QQ/微信, a run of seven or more digits, →→→, ！！！.
+
+Variants. Matching runs on ``fold_text(text)``: full-width to half-width and lower case (ＶＩＰ → vip), the
+homophones spammers swap in (薇信/威信/徽信 → 微信, 新莆京/新蒲京 → 新葡京, 扣扣 → qq), Chinese numerals as
+digits (一刀九九九 → 1刀999) and the separators of spaced-out letters removed (澳 门 新 葡 京, w.x). Every
+lexicon word is folded the same way, so a list holds one spelling and a folded benign word can only meet
+a folded ad word (威信 "prestige" becomes the contact 微信, which alone never makes an ad). Positions map
+back to the original text.
+
+Spans. A line that hits a category is cut into clauses (at 。！？；，); an ad span is a run of adjacent
+clauses that each hold a keyword, a contact or a mark (one or two short clauses between two such join it),
+whose score — distinct category keywords, plus distinct contacts and marks, minus distinct report words on
+the line — reaches ``line_min_score``. So one mention of 博彩 in a news story is not an ad (score 1), a
+story on a gambling ring that names 线上赌场 and 真人荷官 is offset by 警方/涉嫌, and "注册即送888元彩金，加微信"
+is (score 3). A span that starts well inside its first clause keeps that clause's head ("感谢前台服务员"
+glued to an ad). The span is cut from its line; when fewer than ``rest_min_chars`` letters are left, the
+line goes whole, and so does a short line (``short_line_chars``) that keywords mostly cover ("澳门新葡京"
+alone on a line scores 1 but is nothing but an ad).
 """
 
 from __future__ import annotations
 
 import re
+import string
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tasks.clean.config import SPAM_CATEGORIES, SpamCategory
 from tasks.clean.lexicon import bundled_words, with_traditional
@@ -25,6 +43,99 @@ CONTACT = "contact"
 CONTEXT = "context"
 _NEWLINE = re.compile("\n")
 
+# One character for one, so positions do not move. Each swap is one spammers use to dodge keyword lists;
+# a swap only matters where a folded text meets a folded lexicon word.
+HOMOPHONES = {
+    "薇威徽嶶": "微",  # 薇信, 威信, 徽信 for 微信
+    "莆蒲埔甫": "葡",  # 新莆京, 新蒲京 for 新葡京
+    "扣": "q",  # 扣扣 for QQ
+    "搏": "博",  # 搏彩 for 博彩
+    "堵睹": "赌",  # 堵场 for 赌场
+    "涩": "色",  # 涩情 for 色情
+    "嘌": "票",  # 发嘌 for 发票
+    "澚": "澳",  # 澚门 for 澳门
+}
+NUMERALS = {"零〇": "0", "一壹幺": "1", "二贰两": "2", "三叁": "3", "四肆": "4", "五伍": "5", "六陆": "6", "七柒": "7",
+            "八捌": "8", "九玖": "9"}
+# Spaced-out letters: three or more single characters, each pair split by one or two separators.
+_SEPARATORS = " \t*·・\\-_|丨/\\\\.~"
+_SPACED_RUN = re.compile(rf"[^\W_](?:[{_SEPARATORS}]{{1,2}}[^\W_]){{2,}}")
+_SEPARATOR_RUN = re.compile(rf"[{_SEPARATORS}]+")
+# Contact marks, on the folded text (lower case, half-width). An address ends at its top-level domain; an ID
+# follows a contact word and a colon (or a space); digits of a phone or QQ number; pushy punctuation.
+_TLD = "com|net|org|cn|cc|vip|top|xyz|me|tv|app|club|site|live|info|co|io|bet|win|fun"
+_MARKS = re.compile(
+    rf"(?P<address>(?:https?://|www\.)[!-~]+|[a-z0-9-]{{2,}}\.(?:[a-z0-9-]+\.)*(?:{_TLD})(?![a-z0-9]))"
+    r"|(?P<id>(?:wx|vx|v信|微信|微|qq|q|电话|手机|tel)号?\s*[:：]\s*[a-z0-9_-]{4,}|(?:微信|qq|vx|wx)\s*[a-z0-9_-]{5,})"
+    r"|(?P<digits>\d{7,})"
+    r"|(?P<arrows>[→➡⇒]{2,}|>{3,}|👉)"
+    r"|(?P<bangs>[!！]{2,})"
+)
+# Clauses of a line: text up to and with its run of clause-ending punctuation.
+_CLAUSE = re.compile(r"[^。！？!?；;，,]+[。！？!?；;，,]*|[。！？!?；;，,]+")
+BRIDGE_CHARS = 12  # up to two clauses this short together between two ad clauses are part of the ad (信誉保证)
+LEAD_CHARS = 8  # an ad that starts this far inside its first clause leaves the clause's head
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> dict[int, str]:
+    """Return the str.translate table of fold_text: one character for one."""
+    table: dict[int, str] = {ord(c): c.lower() for c in string.ascii_uppercase}
+    for cp in range(0xFF01, 0xFF5F):  # full-width ASCII
+        table[cp] = chr(cp - 0xFEE0).lower()
+    for cp in range(0x2460, 0x24FF):  # ① ⑴ ⒈ Ⓐ
+        folded = unicodedata.normalize("NFKC", chr(cp))
+        if len(folded) == 1:
+            table[cp] = folded.lower()
+    table[0x3000] = " "
+    for chars, to in (*HOMOPHONES.items(), *NUMERALS.items()):
+        for c in chars:
+            table[ord(c)] = to
+    return table
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A folded text and the way back to the original's positions."""
+
+    text: str
+    gaps_at: tuple[int, ...] = ()  # folded position of the character after each removed separator run
+    shifts: tuple[int, ...] = ()  # characters removed up to and with that run
+
+    def original(self, i: int) -> int:
+        """Return the original position of folded position ``i``."""
+        k = bisect_right(self.gaps_at, i)
+        return i + self.shifts[k - 1] if k else i
+
+
+def fold_text(text: str) -> tuple[str, Folded]:
+    """Return (``text`` folded one character for one, that text with spaced-out letters joined).
+
+    >>> fold_text("澳 门 新 莆 京ＶＩＰ，加 V 信")[1].text
+    '澳门新葡京vip,加v信'
+    """
+    same = text.translate(_fold_table())
+    if not _SPACED_RUN.search(same):
+        return same, Folded(same)
+    pieces: list[str] = []
+    gaps_at: list[int] = []
+    shifts: list[int] = []
+    pos = removed = 0
+    for run in _SPACED_RUN.finditer(same):
+        for sep in _SEPARATOR_RUN.finditer(same, run.start(), run.end()):
+            pieces.append(same[pos : sep.start()])
+            removed += sep.end() - sep.start()
+            gaps_at.append(sep.end() - removed)
+            shifts.append(removed)
+            pos = sep.end()
+    pieces.append(same[pos:])
+    return same, Folded("".join(pieces), tuple(gaps_at), tuple(shifts))
+
+
+def fold_word(word: str) -> str:
+    """Return a lexicon word as the folded text would spell it (no spaces)."""
+    return "".join(word.translate(_fold_table()).split())
+
 
 @dataclass
 class SpamScan:
@@ -32,11 +143,11 @@ class SpamScan:
 
     hits: dict[str, int]  # occurrences per category, plus "contact" and "context"
     keyword_chars: int  # characters covered by category keywords
-    spam_lines: list[tuple[int, int, str]]  # (start, end, category) of each ad line, end exclusive of "\n"
+    spans: list[tuple[int, int, str, bool]]  # (start, end, category, whole line) of each ad span, in order
 
     @property
-    def spam_line_chars(self) -> int:
-        return sum(end - start for start, end, _ in self.spam_lines)
+    def ad_chars(self) -> int:
+        return sum(end - start for start, end, _, _ in self.spans)
 
 
 @dataclass(frozen=True)
@@ -46,19 +157,19 @@ class _Automaton:
     matcher: object
     meta: tuple[tuple[str, str], ...]  # (kind, word) per pattern index
 
-    def find(self, text: str) -> list[tuple[int, str, str]]:
-        """Return (end, kind, word) of the leftmost-longest non-overlapping matches, end exclusive."""
+    def find(self, text: str) -> list[tuple[int, int, str, str]]:
+        """Return (start, end, kind, word) of the leftmost-longest non-overlapping matches."""
         meta = self.meta
-        return [(end, *meta[i]) for i, _, end in self.matcher.find_matches_as_indexes(text)]
+        return [(start, end, *meta[i]) for i, start, end in self.matcher.find_matches_as_indexes(text)]
 
 
 def _automaton(kinds: dict[str, set[str]]) -> _Automaton:
-    """Return the automaton of every word; a word in two kinds counts for the first."""
+    """Return the automaton of every folded word; a word in two kinds counts for the first."""
     import ahocorasick_rs
 
     meta: dict[str, str] = {}
     for kind, words in kinds.items():
-        for word in sorted(words):
+        for word in sorted(filter(None, map(fold_word, words))):
             meta.setdefault(word, kind)
     matcher = ahocorasick_rs.AhoCorasick(
         list(meta), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest, implementation=ahocorasick_rs.Implementation.DFA
@@ -67,12 +178,29 @@ def _automaton(kinds: dict[str, set[str]]) -> _Automaton:
 
 
 @dataclass
+class _Clause:
+    start: int
+    end: int
+    letters: int  # letters, digits and Han characters
+    categories: dict[str, set[str]] = field(default_factory=dict)
+    calls: set[str] = field(default_factory=set)  # contact words and mark kinds
+    first_token: int = -1
+
+    @property
+    def is_ad_like(self) -> bool:
+        return bool(self.categories or self.calls)
+
+
+@dataclass
 class SpamLexicon:
-    """The keyword automaton of the enabled categories (built once per worker: ~1k words, a few ms)."""
+    """The keyword automata of the enabled categories and the span rules (built once per worker: a few ms)."""
 
     categories: Sequence[SpamCategory] = SPAM_CATEGORIES
     extra_words: Mapping[SpamCategory, Sequence[str]] = field(default_factory=dict)
     line_min_score: int = 2
+    rest_min_chars: int = 8
+    short_line_chars: int = 20
+    short_line_cover: float = 0.6
     _ads: _Automaton = field(init=False, repr=False)
     _context: _Automaton = field(init=False, repr=False)
 
@@ -88,49 +216,134 @@ class SpamLexicon:
         self._context = _automaton({CONTEXT: set(bundled_words("spam/context.txt"))})
 
     def scan(self, text: str) -> SpamScan:
-        """Return the hits per kind and the ad lines of ``text``."""
+        """Return the hits per kind and the ad spans of ``text``."""
+        same, folded = fold_text(text)
         hits: dict[str, int] = {}
         keyword_chars = 0
-        found: list[tuple[int, str, str]] = []
-        for end, kind, word in self._ads.find(text):
+        found: list[tuple[int, int, str, str]] = []  # (start, end, kind, word) in the original text
+        ads = self._ads.find(folded.text)
+        for start, end, kind, word in ads:
             hits[kind] = hits.get(kind, 0) + 1
             if kind != CONTACT:
                 keyword_chars += len(word)
-            found.append((end - 1, kind, word))
-        if len(hits) == (CONTACT in hits):  # no category keyword: no ad line, and report words don't matter
-            return SpamScan(hits=hits, keyword_chars=0, spam_lines=[])
-        for end, kind, word in self._context.find(text):
-            hits[kind] = hits.get(kind, 0) + 1
-            found.append((end - 1, kind, word))
+        if len(hits) == (CONTACT in hits):  # no category keyword: no ad span, and report words don't matter
+            return SpamScan(hits=hits, keyword_chars=0, spans=[])
+        to_original = folded.original
+        for start, end, kind, word in (*ads, *self._context.find(folded.text)):
+            found.append((to_original(start), to_original(end - 1) + 1, kind, word))
+            if kind == CONTEXT:
+                hits[CONTEXT] = hits.get(CONTEXT, 0) + 1
+        found.extend((m.start(), m.end(), CONTACT, m.lastgroup or "") for m in _MARKS.finditer(same))
+        found.sort()
         line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
-        per_line: dict[int, dict[str, set[str]]] = {}
-        for end, kind, word in found:
-            line = bisect_right(line_starts, end) - 1
-            per_line.setdefault(line, {}).setdefault(kind, set()).add(word)
-        spam_lines = []
-        for line, kinds in sorted(per_line.items()):
-            category = self._line_category(kinds)
-            if category is not None:
+        per_line: dict[int, list[tuple[int, int, str, str]]] = {}
+        for token in found:
+            per_line.setdefault(bisect_right(line_starts, token[0]) - 1, []).append(token)
+        spans: list[tuple[int, int, str, bool]] = []
+        for line, tokens in sorted(per_line.items()):
+            if any(kind in self.categories for _, _, kind, _ in tokens):
                 start = line_starts[line]
                 stop = text.find("\n", start)
-                spam_lines.append((start, len(text) if stop < 0 else stop, category))
-        return SpamScan(hits=hits, keyword_chars=keyword_chars, spam_lines=spam_lines)
+                spans.extend(self._line_spans(text, start, len(text) if stop < 0 else stop, tokens))
+        return SpamScan(hits=hits, keyword_chars=keyword_chars, spans=spans)
 
-    def _line_category(self, kinds: dict[str, set[str]]) -> str | None:
-        """Return the category of an ad line, or None when the line is not an ad."""
-        distinct = {c: len(kinds[c]) for c in self.categories if c in kinds}
-        n_category = sum(distinct.values())
-        if not n_category:
+    def _line_spans(
+        self, text: str, line_start: int, line_end: int, tokens: list[tuple[int, int, str, str]]
+    ) -> list[tuple[int, int, str, bool]]:
+        """Return the ad spans of one line that hits a category, or the whole line when little else is left."""
+        line = text[line_start:line_end]
+        clauses = [
+            _Clause(line_start + m.start(), line_start + m.end(), sum(map(str.isalnum, m.group())))
+            for m in _CLAUSE.finditer(line)
+        ]
+        if not clauses:
+            return []
+        clause_starts = [c.start for c in clauses]
+        reports: set[str] = set()
+        keyword_chars = 0
+        for start, end, kind, word in tokens:
+            clause = clauses[max(bisect_right(clause_starts, start) - 1, 0)]
+            if kind == CONTEXT:
+                reports.add(word)
+                continue
+            if kind == CONTACT:
+                clause.calls.add(word)
+            else:
+                clause.categories.setdefault(kind, set()).add(word)
+            keyword_chars += end - start
+            if clause.first_token < 0:
+                clause.first_token = start
+        spans = [span for run in self._runs(clauses) if (span := self._run_span(run, reports)) is not None]
+        letters = sum(c.letters for c in clauses)
+        cut = sum(sum(map(str.isalnum, text[start:end])) for start, end, _ in spans)
+        if spans and letters - cut < self.rest_min_chars:
+            return [(line_start, line_end, _main_category(spans), True)]
+        if (
+            not spans
+            and not reports
+            and len(line.strip()) <= self.short_line_chars
+            and keyword_chars >= self.short_line_cover * max(letters, 1)
+        ):
+            categories = [kind for _, _, kind, _ in tokens if kind in self.categories]
+            return [(line_start, line_end, max(categories, key=categories.count), True)]
+        return [(start, end, category, False) for start, end, category in spans]
+
+    @staticmethod
+    def _runs(clauses: list[_Clause]) -> list[list[_Clause]]:
+        """Return the runs of adjacent ad-like clauses, short clauses between two of them included."""
+        runs: list[list[_Clause]] = []
+        current: list[_Clause] = []
+        pending: list[_Clause] = []  # short plain clauses after the current run: a bridge if an ad clause follows
+        for clause in clauses:
+            if clause.is_ad_like:
+                if current:
+                    current.extend(pending)
+                current.append(clause)
+                pending = []
+            elif current and clause.letters + sum(c.letters for c in pending) <= BRIDGE_CHARS and len(pending) < 2:
+                pending.append(clause)
+            elif current:
+                runs.append(current)
+                current, pending = [], []
+        if current:
+            runs.append(current)
+        return runs
+
+    def _run_span(self, run: list[_Clause], reports: set[str]) -> tuple[int, int, str] | None:
+        """Return (start, end, category) of a run that scores as an ad, else None."""
+        categories: dict[str, set[str]] = {}
+        calls: set[str] = set()
+        for clause in run:
+            calls |= clause.calls
+            for category, words in clause.categories.items():
+                categories.setdefault(category, set()).update(words)
+        if not categories:
             return None
-        score = n_category + len(kinds.get(CONTACT, ())) - len(kinds.get(CONTEXT, ()))
+        score = sum(map(len, categories.values())) + len(calls) - len(reports)
         if score < self.line_min_score:
             return None
-        return max(distinct, key=lambda c: (distinct[c], -SPAM_CATEGORIES.index(c)))
+        first = run[0]
+        start = first.first_token if first.first_token - first.start >= LEAD_CHARS else first.start
+        category = max(categories, key=lambda c: (len(categories[c]), -SPAM_CATEGORIES.index(c)))
+        return start, run[-1].end, category
+
+
+def _main_category(spans: list[tuple[int, int, str]]) -> str:
+    """Return the category holding the most characters among spans."""
+    size: dict[str, int] = {}
+    for start, end, category in spans:
+        size[category] = size.get(category, 0) + end - start
+    return max(size, key=lambda c: (size[c], -SPAM_CATEGORIES.index(c)))
 
 
 @dataclass
 class SpamLineRemover:
-    """Batch step: remove ad lines from documents that are neither mostly ads nor reports on ads; count per category."""
+    """Batch step: cut ad spans out of documents that are neither mostly ads nor reports on ads; count per category.
+
+    A span is cut from its line and the rest of the line stays; a line left with too little goes whole.
+    ``signals`` gets removed_chars.ad_span (characters cut out of lines that stay) and, per category,
+    removed_chars.spam_<category> (every ad character removed) and removed_lines.spam_<category> (whole lines).
+    """
 
     lexicon: SpamLexicon
     max_share: float = 0.5
@@ -141,26 +354,35 @@ class SpamLineRemover:
         return [self.clean(doc) for doc in docs]
 
     def clean(self, doc: dict) -> dict:
-        """Return the document without its ad lines, or with its text unchanged when ads make up most of it."""
+        """Return the document without its ad spans, or with its text unchanged when ads make up most of it."""
         text = doc["text"]
         signals = dict(doc.get("signals", {}))
+        signals["removed_chars.ad_span"] = 0
         for category in self.lexicon.categories:  # zeros too: one schema for every document
             signals[f"removed_chars.spam_{category}"] = signals[f"removed_lines.spam_{category}"] = 0
         scan = self.lexicon.scan(text)
         if (
-            not scan.spam_lines
-            or scan.spam_line_chars > self.max_share * len(text)
+            not scan.spans
+            or scan.ad_chars > self.max_share * len(text)
+            or sum(whole for *_, whole in scan.spans) > self.max_share * (text.count("\n") + 1)  # mostly ad lines
             or scan.hits.get(CONTEXT, 0) >= self.context_guard  # a report that quotes ads keeps its quotes
         ):
             return {**doc, "signals": signals}
         pieces, pos = [], 0
-        for start, end, category in scan.spam_lines:
-            pieces.append(text[pos:start])
-            pos = end + 1
+        for start, end, category, whole_line in scan.spans:
+            if whole_line:
+                pieces.append(text[pos:start])
+                pos = end + 1  # the line's "\n" goes with it
+                signals[f"removed_lines.spam_{category}"] += 1
+            else:
+                pieces.append(text[pos:start].rstrip(" "))
+                pos = end
+                while pos < len(text) and text[pos] == " ":
+                    pos += 1
+                signals["removed_chars.ad_span"] += end - start
             signals[f"removed_chars.spam_{category}"] += end - start
-            signals[f"removed_lines.spam_{category}"] += 1
         pieces.append(text[pos:])
         return {**doc, "text": "".join(pieces).strip("\n"), "signals": signals}
 
     def tally(self, results: list) -> dict[str, int]:
-        return tally_prefixes(results, ("removed_chars.spam_", "removed_lines.spam_"))
+        return tally_prefixes(results, ("removed_chars.spam_", "removed_lines.spam_", "removed_chars.ad_span"))

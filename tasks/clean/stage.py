@@ -29,6 +29,7 @@ CleanReason = Literal[
     "spam_porn",
     "spam_game",
     "spam_scam",
+    "spam_loan",
     "spam_seo",
     "low_entropy",  # character entropy below cfg.min_entropy
     "repetitive_lines",  # repeated lines or sentences
@@ -93,7 +94,10 @@ class FilterStep:
 
 def build_steps(cfg: CleanConfig) -> list[Step]:
     """Return the clean stage's steps, in order; the expensive objects (jieba, automaton) are built here once."""
-    lexicon = SpamLexicon(cfg.spam_categories, cfg.extra_spam_words, cfg.spam_line_min_score)
+    lexicon = SpamLexicon(
+        cfg.spam_categories, cfg.extra_spam_words, cfg.spam_line_min_score, cfg.spam_rest_min_chars,
+        cfg.spam_short_line_chars,
+    )
     steps: list[Step] = [
         InputCheck(cfg.max_chars),
         Normalizer(cfg.fix_mojibake, cfg.nfkc, cfg.traditional_to_simplified),
