@@ -73,7 +73,9 @@ _MARKS = re.compile(
 )
 # Clauses of a line: text up to and with its run of clause-ending punctuation.
 _CLAUSE = re.compile(r"[^。！？!?；;，,]+[。！？!?；;，,]*|[。！？!?；;，,]+")
+_SENTENCE_ENDS = frozenset("。！？!?；;")
 BRIDGE_CHARS = 12  # up to two clauses this short together between two ad clauses are part of the ad (信誉保证)
+HOOK_CHARS = 5  # a sentence this short right before an ad opens it (急用钱？)
 LEAD_CHARS = 8  # an ad that starts this far inside its first clause leaves the clause's head
 
 
@@ -182,6 +184,7 @@ class _Clause:
     start: int
     end: int
     letters: int  # letters, digits and Han characters
+    ends_sentence: bool  # ends with 。！？ (not a comma)
     categories: dict[str, set[str]] = field(default_factory=dict)
     calls: set[str] = field(default_factory=set)  # contact words and mark kinds
     first_token: int = -1
@@ -253,7 +256,8 @@ class SpamLexicon:
         """Return the ad spans of one line that hits a category, or the whole line when little else is left."""
         line = text[line_start:line_end]
         clauses = [
-            _Clause(line_start + m.start(), line_start + m.end(), sum(map(str.isalnum, m.group())))
+            _Clause(line_start + m.start(), line_start + m.end(), sum(map(str.isalnum, m.group())),
+                    m.group().rstrip()[-1:] in _SENTENCE_ENDS)
             for m in _CLAUSE.finditer(line)
         ]
         if not clauses:
@@ -294,10 +298,12 @@ class SpamLexicon:
         runs: list[list[_Clause]] = []
         current: list[_Clause] = []
         pending: list[_Clause] = []  # short plain clauses after the current run: a bridge if an ad clause follows
-        for clause in clauses:
+        for k, clause in enumerate(clauses):
             if clause.is_ad_like:
                 if current:
                     current.extend(pending)
+                elif k and _is_hook(clauses, k - 1) and not (runs and runs[-1][-1] is clauses[k - 1]):
+                    current.append(clauses[k - 1])  # 急用钱？ before 黑户可贷 …: the ad's own opening question
                 current.append(clause)
                 pending = []
             elif current and clause.letters + sum(c.letters for c in pending) <= BRIDGE_CHARS and len(pending) < 2:
@@ -326,6 +332,17 @@ class SpamLexicon:
         start = first.first_token if first.first_token - first.start >= LEAD_CHARS else first.start
         category = max(categories, key=lambda c: (len(categories[c]), -SPAM_CATEGORIES.index(c)))
         return start, run[-1].end, category
+
+
+def _is_hook(clauses: list[_Clause], k: int) -> bool:
+    """Return whether clause k is a short sentence of its own (急用钱？, 想赚钱吗！) that may open the ad after it."""
+    clause = clauses[k]
+    return (
+        not clause.is_ad_like
+        and clause.ends_sentence
+        and clause.letters <= HOOK_CHARS
+        and (k == 0 or clauses[k - 1].ends_sentence)
+    )
 
 
 def _main_category(spans: list[tuple[int, int, str]]) -> str:
