@@ -108,7 +108,9 @@ def test_names_under_all_but_not_titles_alone_or_allowed():
     assert masked(step, "申强老师说明天考试，秦雷先生点头。") == "<PERSON_1>老师说明天考试，<PERSON_2>先生点头。"
     # a surname and a title is already anonymous; words a POS tagger files as names are not names
     assert masked(step, "李女士和王老师都明白，高中老师说阳光很好。") == "李女士和王老师都明白，高中老师说阳光很好。"
-    assert masked(step, "诸葛亮和孔子是古人，鲁迅是作家。") == "诸葛亮和孔子是古人，鲁迅是作家。"
+    allowed = PiiMasker(DeidConfig(names="all", name_allow_list=["诸葛亮", "孔子", "鲁迅"]))
+    assert masked(allowed, "诸葛亮和孔子是古人，鲁迅是作家。") == "诸葛亮和孔子是古人，鲁迅是作家。"
+    assert masked(step, "诸葛亮和孔子是古人，鲁迅是作家。") == "<PERSON_1>和<PERSON_2>是古人，<PERSON_3>是作家。"
 
 
 def test_allow_list_is_configurable():

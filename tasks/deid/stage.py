@@ -105,7 +105,7 @@ def private_addresses(text: str, spans: list[Span]) -> list[Span]:
     """
     if not any(s.kind == "address" for s in spans):
         return spans
-    near = [(s.start, s.end) for s in spans if s.kind != "address"] + cue_spans(text)
+    near = [(s.start, s.end) for s in spans if s.kind != "address"] + cue_spans(text, roles=False)
     bounds = sentences(text)
     sentence_of = lambda pos: next(k for k, (a, b) in enumerate(bounds) if a <= pos < b or k == len(bounds) - 1)  # noqa: E731
     kept = []
