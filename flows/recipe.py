@@ -36,10 +36,10 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("", description="Run name: the folder under runs_dir and the MLflow run name. Empty: '<flow>-<date>', so a rerun the same day resumes.", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
+    name: str = Field("", description="Run name: the folder under runs_dir and the MLflow run name. Empty: `<flow>-<date>`, so a rerun the same day resumes.", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
     runs_dir: str = Field("runs", description="Folder holding every run's data, the MLflow SQLite store and Prefect's home.", min_length=1)
     experiment: str = Field("liandan", description="MLflow experiment of this recipe's runs.", min_length=1, max_length=200)
-    tracking_uri: str = Field("", description="MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else sqlite:///<runs_dir>/mlflow.db.")
+    tracking_uri: str = Field("", description="MLflow tracking URI. Empty: `$MLFLOW_TRACKING_URI`, else `sqlite:///<runs_dir>/mlflow.db`.")
     mlflow_ui_url: str = Field("http://127.0.0.1:5000", description="MLflow UI address used in links (make ui serves it here).")
     shard_docs: int = Field(500, description="Documents per Parquet shard written by source stages (one Prefect task per shard downstream).", ge=1, le=1_000_000)
     runner: Literal["threads", "processes", "dask", "ray"] = Field("threads", description="Where shard tasks run: a thread pool, a process pool, a Dask cluster (a LocalCluster, or dask_address) or Ray (a local instance, or ray_address).")

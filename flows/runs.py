@@ -62,7 +62,7 @@ def open_run(run: RunConfig, flow: str) -> RunContext:
     tracker = Tracker.start_flow(
         uri,
         run.experiment,
-        run_name=f"{flow}-{name}" if not name.startswith(flow) else name,
+        run_name=parent_run_name(flow, name, str(deployment.name or "")),
         artifact_root=Path(run.runs_dir).resolve() / "mlartifacts" if uri.startswith("sqlite") else None,
         tags=tags,
         ui_url=run.mlflow_ui_url,
@@ -76,6 +76,16 @@ def open_run(run: RunConfig, flow: str) -> RunContext:
         description=f"Parent MLflow run of this {flow} flow run: one child run per stage.",
     )
     return RunContext(store=store, tracker=tracker, config=run, name=name)
+
+
+def parent_run_name(flow: str, name: str, deployment_name: str = "") -> str:
+    """Return the name of a flow run's MLflow parent run: the run name (led by the flow's name), then the deployment's.
+
+    >>> parent_run_name("data", "data-2026-11-29", "nightly"), parent_run_name("train", "demo")
+    ('data-2026-11-29-nightly', 'train-demo')
+    """
+    run_name = name if name.startswith(flow) else f"{flow}-{name}"
+    return f"{run_name}-{deployment_name}" if deployment_name else run_name
 
 
 def _close_tracking(status: str) -> Callable:

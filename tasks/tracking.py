@@ -22,6 +22,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from pydantic import BaseModel
 
 FLOW_RUN_ID_TAG = "prefect.flow_run_id"
+# MLflow 3's experiment type, read by its UI: "custom_model_development" ("Machine learning") opens the experiment on
+# its runs table; without it the UI infers a GenAI experiment, opens the empty traces overview and calls runs evaluations.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 PARAM_VALUE_LIMIT = 6000  # MLflow 3 rejects longer param values
 
 
@@ -220,12 +224,18 @@ def connect(tracking_uri: str) -> MlflowClient:
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
-    """Return the id of experiment ``name``, creating it (artifacts under ``artifact_root``) if needed."""
+    """Return the id of experiment ``name``, creating it as a model-training experiment (artifacts under ``artifact_root``) if needed.
+
+    An existing experiment without a type (made before liandan set one) gets the model-training type; one the
+    user typed otherwise keeps theirs.
+    """
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
         return found.experiment_id
     location = (artifact_root / name).resolve().as_uri() if artifact_root is not None else None
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
 
 
 def find_flow_run(client: MlflowClient, experiment: str, flow_run_id: str) -> str | None:

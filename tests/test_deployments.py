@@ -399,7 +399,8 @@ def test_data_deployment_runs_on_the_worker_and_is_tracked(prefect_server, data_
     client = MlflowClient(tracking_uri=run.tracking_uri)
     experiment = client.get_experiment_by_name("e2e")
     (parent,) = client.search_runs([experiment.experiment_id], filter_string=f"tags.`prefect.flow_run_id` = '{fr.id}'")
-    assert parent.info.status == "FINISHED" and parent.info.run_name == resolved
+    assert parent.info.status == "FINISHED" and parent.info.run_name == f"{resolved}-{DATA.name}"  # data-<date>-nightly
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs table
     assert parent.data.tags["prefect.deployment"] == DATA.name and parent.data.tags["prefect.deployment_id"] == prefect_server.ids["build_corpus/nightly"]
     children = {
         r.info.run_name: r for r in client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")

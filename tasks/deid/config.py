@@ -21,7 +21,7 @@ def _policy(kind: str, default: PiiPolicy = "replace") -> PiiPolicy:
     return Field(
         default=default,
         description=f"What happens to a found {kind.replace('_', ' ')}. "
-        + _POLICY.format(placeholder=f"<{kind.upper()}>", placeholder_hash=f"<{kind.upper()}:1a2b3c…>", reason=f"pii_{kind}"),
+        + _POLICY.format(placeholder=f"`<{kind.upper()}>`", placeholder_hash=f"`<{kind.upper()}:1a2b3c…>`", reason=f"pii_{kind}"),
     )
 
 

@@ -185,7 +185,7 @@ class ExtractConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="An element matched by drop_selectors or drop_class_words is kept anyway when it holds more "
-        "than this share of the page's sentence ends (。！？): it is the article, wrapped in a <form> or a badly "
+        "than this share of the page's sentence ends (。！？): it is the article, wrapped in a `<form>` or a badly "
         "named div. 1.0 disables the guard.",
     )
     drop_line_patterns: list[RegexPattern] = Field(

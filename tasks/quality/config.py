@@ -87,7 +87,7 @@ class StrictConfig(BaseModel):
         default=0,
         ge=0,
         le=1_000_000,
-        description="Most spam-category keyword hits (signals spam_<category>, summed) allowed; the clean stage allows "
+        description="Most spam-category keyword hits (signals `spam_<category>`, summed) allowed; the clean stage allows "
         "a few when they are sparse. Reason quality_strict_spam_hits.",
     )
     max_spam_contact: int = Field(

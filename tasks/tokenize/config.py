@@ -36,7 +36,7 @@ class TokenizerConfig(BaseModel):
     bos_token: str = Field("<|startoftext|>", min_length=1, max_length=64, description="Beginning-of-sequence special token (not added by encoding: packing separates documents with eos).")
     eos_token: str = Field("<|endoftext|>", min_length=1, max_length=64, description="End-of-document special token, appended after every document when packing.")
     pad_token: str = Field("<|pad|>", min_length=1, max_length=64, description="Padding special token; distinct from eos so masking padding never masks a real end of document.")
-    chat_start_token: str = Field("<|im_start|>", min_length=1, max_length=64, description="Opens a chat turn in the chat template (<|im_start|>role\\n…).")
+    chat_start_token: str = Field("<|im_start|>", min_length=1, max_length=64, description="Opens a chat turn in the chat template (`<|im_start|>role\\n…`).")
     chat_end_token: str = Field("<|im_end|>", min_length=1, max_length=64, description="Closes a chat turn; chat models stop generating at it.")
     extra_special_tokens: list[str] = Field(default_factory=list, max_length=1000, description="More special tokens reserved in the vocabulary (tool calls, reasoning markers, …).")
 

@@ -44,7 +44,7 @@ class GRPOConfig(BaseModel):
     batch_size: int = Field(8, ge=1, le=4096, description="Completions per device per forward pass; batch_size × grad_accum must divide by num_generations.")
     grad_accum: int = Field(1, ge=1, le=4096, description="Forward passes accumulated per optimizer step (and per generation round: TRL generates batch_size × grad_accum completions at once).")
     accuracy_weight: float = Field(1.0, ge=0, le=100, description="Weight of the accuracy reward (1 when the answer's number is right).")
-    format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for <think>…</think><answer>…</answer>, 0.2 per well-placed tag otherwise).")
+    format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for `<think>…</think><answer>…</answer>`, 0.2 per well-placed tag otherwise).")
     language_weight: float = Field(0.25, ge=0, le=100, description="Weight of the language reward (the share of Han characters among the letters written).")
     num_problems: int = Field(64, ge=1, le=10_000_000, description="Arithmetic word problems generated for training.")
     problem_seed: int = Field(2, ge=0, le=2**32 - 1, description="Seed of the generated problems (the bundled evaluation set uses seed 0, DPO's on-policy set seed 1).")
