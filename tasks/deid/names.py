@@ -35,7 +35,7 @@ FORM_CUES = (
     "收货地址 送货地址 家庭住址 家庭地址 家住 住址 现住 居住地 户籍"
 ).split()
 # Roles of private individuals; news uses them in passing too (为乘客服务, 他本人), so they make only the
-# name written right next to them private: 房东张建国, 患者：李秀英, 王秀英本人.
+# name written right after them private (房东张建国, 患者：李秀英), and 本人 the name right before it.
 ROLE_CUES = (
     "本人 患者 病人 病患 家长 学生家长 监护人 失主 房东 租客 租户 业主 住户 客户 顾客 买家 卖家 学员 考生 乘客 车主 "
     "借款人 贷款人 出借人 担保人 申请人 投保人 被保险人 受益人 求职者 应聘者 会员"
@@ -160,8 +160,11 @@ class NameFinder:
             return False  # a nickname beside a phone (客服小王的电话) names no one; under all it is masked like any name
         for a, b in triggers:
             gap = a - end if a >= end else start - b
-            reach = _ROLE_GAP if text[a:b] in _ROLES else CONTEXT_CHARS
-            if -len(name) < gap <= reach and not _SENTENCE_END.search(text, min(end, b), max(start, a)):
+            cue = text[a:b]
+            if cue in _ROLES:  # a role names the person after it (房东张建国); only 本人 follows its name (王秀英本人)
+                if (b <= start and gap <= _ROLE_GAP) or (cue == "本人" and gap == 0 and a >= end):
+                    return True
+            elif -len(name) < gap <= CONTEXT_CHARS and not _SENTENCE_END.search(text, min(end, b), max(start, a)):
                 return True
         return False
 
