@@ -152,7 +152,7 @@ def test_sequence_distillation_with_the_local_teacher(tiny_base, tmp_path):
     # the untrained teacher's greedy answer is blank lines; sampling makes it say something
     cfg = tiny_distill(mode="sequence", num_prompts=8, teacher_temperature=1.0, max_steps=4)
     summary = train_distill(cfg, str(teacher_dir), str(tokenizer_dir), DATA, str(tmp_path))
-    rows = [json.loads(line) for line in (tmp_path / TEACHER_DATA).read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in Path(summary["teacher_data"]["path"]).read_text(encoding="utf-8").splitlines()]
     assert summary["teacher_data"]["answers"] == len(rows) > 0 and summary["teacher_data"]["prompts"] == 8
 
     train_rows, _ = split_conversations(load_conversations(DATA), cfg.eval_fraction, cfg.seed)
@@ -231,6 +231,28 @@ def test_sequence_distillation_from_an_endpoint_teacher(endpoint, tiny_base, tmp
     summary = train_distill(cfg, "", str(tokenizer_dir), DATA, str(tmp_path))
     assert len(FakeEndpoint.seen) == 6 and summary["teacher_data"]["answers"] == 6
     assert summary["teacher_endpoint"] == "teacher-7b" and "teacher" not in summary and summary["steps"] == 2
-    rows = (tmp_path / TEACHER_DATA).read_text(encoding="utf-8")
+    rows = Path(summary["teacher_data"]["path"]).read_text(encoding="utf-8")
     assert rows.count("老师说：") == 6
     assert KEY not in (tmp_path / "summary.json").read_text(encoding="utf-8") + rows
+
+
+def test_teacher_data_is_kept_by_teacher_and_generation_settings(teacher, tiny_base, tmp_path):
+    _, tokenizer_dir = tiny_base
+    cfg = tiny_distill(mode="sequence", num_prompts=4, teacher_temperature=1.0, max_steps=2, num_samples=0)
+    first = train_distill(cfg, str(teacher), str(tokenizer_dir), DATA, str(tmp_path))
+    assert "reused" not in first["teacher_data"] and Path(first["teacher_data"]["path"]).parent.parent == tmp_path / distill.TEACHER_DIR
+
+    # the logit temperature plays no part in sequence mode: the teacher's answers are reused
+    logit_t = train_distill(cfg.model_copy(update={"temperature": 4.0}), str(teacher), str(tokenizer_dir), DATA, str(tmp_path))
+    assert logit_t["teacher_data"]["reused"] is True and logit_t["teacher_data"]["path"] == first["teacher_data"]["path"]
+    assert logit_t["teacher_data"]["answers"] == first["teacher_data"]["answers"]
+
+    # the teacher's own sampling temperature decides its answers: they are generated again, beside the first ones
+    hotter = train_distill(cfg.model_copy(update={"teacher_temperature": 1.5}), str(teacher), str(tokenizer_dir), DATA, str(tmp_path))
+    assert "reused" not in hotter["teacher_data"] and hotter["teacher_data"]["path"] != first["teacher_data"]["path"]
+    assert Path(first["teacher_data"]["path"]).exists()  # the first answers stay for a run that goes back to them
+    assert hotter["resumed_from"] == ""  # new data: the student is not resumed from the checkpoints trained on the old answers
+
+    # logits mode distils from the teacher's logits and writes no teacher data
+    logits = train_distill(tiny_distill(max_steps=2, num_samples=0, temperature=4.0), str(teacher), str(tokenizer_dir), DATA, str(tmp_path / "logits"))
+    assert "teacher_data" not in logits and not (tmp_path / "logits" / distill.TEACHER_DIR).exists()

@@ -16,7 +16,8 @@ endpoint — answers the training prompts, and the student is fine-tuned on thos
 
 Either way the summary sets teacher and student side by side: parameters, held-out loss and perplexity on the
 reference answers, and generation speed. Writes ``<output_dir>/model/`` (the student, loadable strictly) and
-``<output_dir>/summary.json``; sequence mode also ``teacher_data.jsonl`` (reused on a rerun: endpoint calls cost).
+``<output_dir>/summary.json``; sequence mode also ``teacher/<digest>/teacher_data.jsonl``, keyed by the teacher, its
+generation settings and the prompts (reused on a rerun with the same key: endpoint calls cost).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from tasks.train.config import ModelConfig
+from tasks.train.config import GenerationSettings, ModelConfig
 from tasks.train.instructions import DataFormat
 from tasks.train.sft import SFTConfig
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # torch, transformers and trl load in seconds; recipes and th
 
 LayerPair = Annotated[str, StringConstraints(pattern=r"^\d+:\d+$")]
 TEACHER_DATA = "teacher_data.jsonl"
+TEACHER_DIR = "teacher"  # <output_dir>/teacher/<digest>/teacher_data.jsonl
 STUDENT_INIT = "student_init"
 
 
@@ -357,6 +359,23 @@ def build_student(cfg: DistillConfig, tokenizer: PreTrainedTokenizerBase) -> Pre
     return load_model_strict(cfg.student_model) if cfg.student_model else build_model(cfg.student, tokenizer, cfg.seed)
 
 
+def teacher_generation(cfg: DistillConfig) -> GenerationSettings:
+    """Return how the teacher answers in sequence mode: ``teacher_max_new_tokens``, ``teacher_temperature``, seeded by ``seed``."""
+    return GenerationSettings(max_new_tokens=cfg.teacher_max_new_tokens, temperature=cfg.teacher_temperature, seed=cfg.seed)
+
+
+def teacher_data_digest(cfg: DistillConfig, teacher_dir: str, prompts: list[Conversation]) -> str:
+    """Return the digest the teacher's answers are kept under: the teacher (model folder or endpoint), how it generates, the prompts.
+
+    Only these decide the answers; the logit-mode settings (``temperature``, ``alpha``) and the student's training do not.
+    """
+    from tasks.store import stage_digest
+    from tasks.train.resume import path_digest
+
+    teacher = f"endpoint {cfg.endpoint_base_url} {cfg.endpoint_model}" if cfg.endpoint_base_url else path_digest(teacher_dir)
+    return stage_digest(teacher_generation(cfg), [teacher, json.dumps(prompts, ensure_ascii=False)])
+
+
 def teacher_answers(cfg: DistillConfig, prompts: list[Conversation], teacher: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None) -> list[str]:
     """Return the teacher's answer to each prompt: from the endpoint when one is configured, else generated locally."""
     if cfg.endpoint_base_url:
@@ -378,9 +397,9 @@ def teacher_answers(cfg: DistillConfig, prompts: list[Conversation], teacher: Pr
                 )
                 for p in prompts
             ]
-    from tasks.train.sft import generate_replies
+    from tasks.train.generation import generate_texts
 
-    return generate_replies(teacher, tokenizer, prompts, cfg.teacher_max_new_tokens, cfg.teacher_temperature, cfg.seed)
+    return [texts[0] for texts in generate_texts(teacher, tokenizer, prompts, teacher_generation(cfg))]
 
 
 def write_teacher_data(path: Path, prompts: list[Conversation], answers: list[str]) -> dict:
@@ -407,7 +426,8 @@ def _distil_logits(
     report_to_mlflow: bool,
 ) -> dict:
     """Train the student on the logit loss; save it to ``out/model``; return the training figures."""
-    from tasks.train.sft import conversations_dataset, copy_tokenizer, end_of_turn_ids, loss_curve, run_trainer, to_sft_config
+    from tasks.train.save import save_trained
+    from tasks.train.sft import conversations_dataset, loss_curve, run_trainer, to_sft_config
     from tasks.tokenize.train import load_tokenizer
 
     student = build_student(cfg, tokenizer)
@@ -429,11 +449,7 @@ def _distil_logits(
         hidden_weight=cfg.hidden_weight,
     )
     seconds = run_trainer(trainer, cfg.cpu_threads)
-    model_dir = out / "model"
-    student.generation_config.eos_token_id = end_of_turn_ids(tokenizer)
-    student.generation_config.pad_token_id = tokenizer.pad_token_id
-    trainer.save_model(str(model_dir))
-    copy_tokenizer(tokenizer_dir, model_dir)
+    save_trained(trainer, tokenizer, tokenizer_dir, out / "model")
     history = trainer.state.log_history
     curve = loss_curve(history)
     logged = [e for e in history if "kd_kl" in e]
@@ -454,6 +470,7 @@ def _distil_logits(
 
 def _distil_sequences(
     cfg: DistillConfig,
+    teacher_dir: str,
     teacher: PreTrainedModel | None,
     teacher_tokenizer: PreTrainedTokenizerBase,
     tokenizer: PreTrainedTokenizerBase,
@@ -462,28 +479,41 @@ def _distil_sequences(
     out: Path,
     report_to_mlflow: bool,
 ) -> dict:
-    """Have the teacher answer the training prompts, fine-tune the student on them with train_sft; return the figures."""
+    """Have the teacher answer the training prompts, fine-tune the student on them with train_sft; return the figures.
+
+    The answers live in ``<out>/teacher/<digest>/teacher_data.jsonl`` (``teacher_data_digest``): a rerun with the
+    same teacher, generation settings and prompts reuses the answers it paid for; any change there regenerates them.
+    The student's initial weights live under a folder keyed by its config the same way.
+    """
+    from tasks.store import keyed_dir, read_done, stage_digest, write_done
     from tasks.train.instructions import prompt_of
     from tasks.train.model import load_model_strict
-    from tasks.train.sft import copy_tokenizer, train_sft
+    from tasks.train.resume import tokenizer_input_digest
+    from tasks.train.save import copy_tokenizer
+    from tasks.train.sft import train_sft
 
-    data = out / TEACHER_DATA
     chosen = train_rows[: cfg.num_prompts] if cfg.num_prompts else train_rows
+    prompts = [prompt_of(c) for c in chosen]
+    digest = teacher_data_digest(cfg, teacher_dir, prompts)
+    folder = keyed_dir(out / TEACHER_DIR, digest)
+    data = folder / TEACHER_DATA
     started = time.perf_counter()
-    if data.exists():  # a rerun (or a resumed run) keeps the answers it paid for
-        lines = data.read_text(encoding="utf-8").splitlines()
-        generated = {"prompts": len(chosen), "answers": len(lines), "empty_answers": len(chosen) - len(lines), "reused": True}
+    done = read_done(folder, digest)
+    if done is not None and data.exists():  # a rerun (or a resumed run) keeps the answers it paid for
+        generated = {**done, "reused": True}
     else:
-        prompts = [prompt_of(c) for c in chosen]
         generated = write_teacher_data(data, prompts, teacher_answers(cfg, prompts, teacher, teacher_tokenizer))
+        write_done(folder, digest, generated)
     generated["seconds"] = time.perf_counter() - started
     if cfg.student_model:
         init = cfg.student_model
     else:
-        init_dir = out / STUDENT_INIT
-        if not (init_dir / "config.json").exists():
+        init_digest = stage_digest(cfg.student, [tokenizer_input_digest(tokenizer_dir), str(cfg.seed)])
+        init_dir = keyed_dir(out / STUDENT_INIT, init_digest)
+        if read_done(init_dir, init_digest) is None:
             build_student(cfg, tokenizer).save_pretrained(str(init_dir))
             copy_tokenizer(tokenizer_dir, init_dir)
+            write_done(init_dir, init_digest, {"student": cfg.student.model_dump(mode="json")})
         init = str(init_dir)
     sft = train_sft(sft_settings(cfg, [str(data)], "messages"), init, tokenizer_dir, str(out), report_to_mlflow)
     return {
@@ -527,7 +557,7 @@ def train_distill(cfg: DistillConfig, teacher_dir: str, tokenizer_dir: str, data
         if cfg.mode == "logits":
             result = _distil_logits(cfg, teacher, tokenizer, teacher_tokenizer, tokenizer_dir, train_rows, paths, out, report_to_mlflow)
         else:
-            result = _distil_sequences(cfg, teacher, teacher_tokenizer, tokenizer, tokenizer_dir, train_rows, out, report_to_mlflow)
+            result = _distil_sequences(cfg, teacher_dir, teacher, teacher_tokenizer, tokenizer, tokenizer_dir, train_rows, out, report_to_mlflow)
         student = result.pop("student").to(device)
         side_by_side = {"student": model_report(student, tokenizer, held_out, cfg)}
         if teacher is not None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.train.config import check_gpu_features, has_cuda
+from tasks.train.generation import stop_token_ids as end_of_turn_ids  # noqa: F401 — the name callers knew; one implementation
 from tasks.train.instructions import DataFormat
 
 if TYPE_CHECKING:  # torch, transformers, trl and peft load in seconds; recipes and the flow import the config without them
@@ -36,18 +37,6 @@ if TYPE_CHECKING:  # torch, transformers, trl and peft load in seconds; recipes 
 DEFAULT_DATA = ["data/sample/instructions/alpaca.jsonl", "data/sample/instructions/sharegpt.jsonl"]
 # The projections of every attention and MLP block; Qwen2, Llama, Mistral and Qwen3 all name them so.
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# The files that make up a saved tokenizer (copied beside the weights; everything else in a folder may be a model).
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "liandan_tokenizer.json",
-)
 ADAPTER_NOTE = "ADAPTER.md"
 
 
@@ -202,34 +191,6 @@ def merge_adapter(base_model_dir: str, adapter_dir: str | Path, bf16: bool = Fal
     return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
 
 
-def copy_tokenizer(tokenizer_dir: str | Path, model_dir: str | Path) -> None:
-    """Copy the tokenizer's files (and only those) from ``tokenizer_dir`` into ``model_dir``.
-
-    Copied, not re-saved: a jieba tokenizer cannot be serialised as is; and a base model's folder used as the
-    tokenizer folder also holds weights, which must not overwrite the trained ones.
-    """
-    for name in _TOKENIZER_FILES:
-        src = Path(tokenizer_dir) / name
-        if src.is_file():
-            shutil.copy2(src, Path(model_dir) / name)
-
-
-def end_of_turn_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Return the token ids that end an assistant turn: eos, and the last token the chat template puts in the
-    assistant's span (``<|im_end|>`` for ChatML), so generation stops where training taught the reply to end."""
-    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    try:
-        enc = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "?"}, {"role": "assistant", "content": "!"}], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-        )
-    except (ValueError, TypeError):  # no chat template, or one without {% generation %} markers
-        return ids
-    masked = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m]
-    if masked and masked[-1] not in ids:
-        ids.append(masked[-1])
-    return ids
-
-
 def generate_replies(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -239,27 +200,11 @@ def generate_replies(
     seed: int = 0,
     batch_size: int = 8,
 ) -> list[str]:
-    """Return the model's reply to each conversational prompt: greedy at temperature 0, else sampled."""
-    import torch
+    """Return the model's reply to each conversational prompt: greedy at temperature 0, else sampled (``tasks.train.generation``)."""
+    from tasks.train.generation import GenerationSettings, generate_texts
 
-    torch.manual_seed(seed)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues from the right end of every row
-    was_training = model.training
-    model.eval()
-    stop = end_of_turn_ids(tokenizer)
-    replies: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts[start : start + batch_size]]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-            with torch.no_grad():
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, eos_token_id=stop, **sampling)
-            replies.extend(tokenizer.batch_decode(out[:, enc.input_ids.shape[1] :], skip_special_tokens=True))
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return [r.strip() for r in replies]
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
+    return [texts[0] for texts in generate_texts(model, tokenizer, prompts, settings)]
 
 
 def sample_generations(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, held_out: list[Conversation], n: int, max_new_tokens: int) -> list[dict]:
@@ -323,36 +268,28 @@ def count_weights(model) -> tuple[int, int]:
 
 def save_final(trainer: Trainer, cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, out: Path) -> dict:
     """Save the trained model as ``cfg.method`` asks and return where: model_dir, adapter_dir (LoRA) and whether model/ is an adapter."""
+    from tasks.train.save import copy_tokenizer, save_model, save_trained
+
     tokenizer = trainer.processing_class
     model_dir = out / "model"
     if model_dir.exists():
         shutil.rmtree(model_dir)  # a rerun replaces the result, never mixes two
-    stop = end_of_turn_ids(tokenizer)
     if cfg.method == "full":
-        final = trainer.model
-        final.generation_config.eos_token_id = stop
-        final.generation_config.pad_token_id = tokenizer.pad_token_id
-        trainer.save_model(str(model_dir))
-        saved = {"model_dir": str(model_dir), "adapter_dir": "", "is_adapter": False}
+        save_trained(trainer, tokenizer, tokenizer_dir, model_dir)
+        return {"model_dir": str(model_dir), "adapter_dir": "", "is_adapter": False}
+    adapter_dir = out / "adapter" if cfg.merge_lora else model_dir
+    trainer.model.save_pretrained(str(adapter_dir))
+    copy_tokenizer(tokenizer_dir, adapter_dir)
+    if cfg.merge_lora:
+        save_model(merge_adapter(base_model_dir, adapter_dir, bf16=cfg.bf16), tokenizer, tokenizer_dir, model_dir)
     else:
-        adapter_dir = out / "adapter" if cfg.merge_lora else model_dir
-        trainer.model.save_pretrained(str(adapter_dir))
-        if cfg.merge_lora:
-            final = merge_adapter(base_model_dir, adapter_dir, bf16=cfg.bf16)
-            final.generation_config.eos_token_id = stop
-            final.generation_config.pad_token_id = tokenizer.pad_token_id
-            final.save_pretrained(str(model_dir))
-            copy_tokenizer(tokenizer_dir, adapter_dir)
-        else:
-            (model_dir / ADAPTER_NOTE).write_text(
-                f"# LoRA adapter\n\nThis folder holds a LoRA adapter (rank {cfg.lora_r}) for the base model `{base_model_dir}`, not a full model.\n"
-                "Load it with `peft.PeftModel.from_pretrained(load_model_strict(base), this_folder)`, or merge it: "
-                "`tasks.train.sft.merge_adapter(base, this_folder)`; `sft.merge_lora=true` saves the merged model instead.\n",
-                encoding="utf-8",
-            )
-        saved = {"model_dir": str(model_dir), "adapter_dir": str(adapter_dir), "is_adapter": not cfg.merge_lora}
-    copy_tokenizer(tokenizer_dir, model_dir)
-    return saved
+        (model_dir / ADAPTER_NOTE).write_text(
+            f"# LoRA adapter\n\nThis folder holds a LoRA adapter (rank {cfg.lora_r}) for the base model `{base_model_dir}`, not a full model.\n"
+            "Load it with `peft.PeftModel.from_pretrained(load_model_strict(base), this_folder)`, or merge it: "
+            "`tasks.train.sft.merge_adapter(base, this_folder)`; `sft.merge_lora=true` saves the merged model instead.\n",
+            encoding="utf-8",
+        )
+    return {"model_dir": str(model_dir), "adapter_dir": str(adapter_dir), "is_adapter": not cfg.merge_lora}
 
 
 def train_sft(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, output_dir: str, report_to_mlflow: bool = False) -> dict:
