@@ -19,6 +19,7 @@ from tasks.clean.task import clean_shard
 from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, crawl_site
 from tasks.deid.config import DeidConfig
 from tasks.deid.task import deid_shard
+from tasks.deid.report import sample_lines
 from tasks.ocr.config import OcrConfig
 from tasks.ocr.task import ocr_shard
 from tasks.extract.config import ExtractConfig
@@ -68,6 +69,14 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
         return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
 
     return prepare
+
+
+def deid_stage(ctx: RunContext, cfg: DeidConfig, upstream: StageDir) -> StageDir:
+    """De-identify every shard; log 20 lines of the masked output (only masked text) to the stage's MLflow run."""
+    out = run_shard_stage(ctx, "deid", deid_shard, cfg, upstream)
+    child = (out.read_stats() or {})["mlflow_run_id"]
+    ctx.tracker.client.log_text(child, "\n".join(sample_lines(out.shards())) + "\n", "deid_samples.txt")
+    return out
 
 
 def quality_model(ctx: RunContext, cfg: QualityConfig, weak_labels: StageDir) -> str:
@@ -157,7 +166,7 @@ def build_corpus(
     texts = run_shard_stage(ctx, "ocr", ocr_shard, ocr, texts, warc_dir=str(pages.root / WARC_DIR))
     texts = cleaned = run_shard_stage(ctx, "clean", clean_shard, clean, texts)
     texts = run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
-    texts = run_shard_stage(ctx, "deid", deid_shard, deid, texts)
+    texts = deid_stage(ctx, deid, texts)
     texts = quality_stage(ctx, quality, texts, weak_labels=cleaned)
     mixture_stage(ctx, mixture, texts)
     return str(ctx.store.root)
