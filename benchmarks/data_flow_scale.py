@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -255,14 +256,15 @@ def chain_stats(run_dir: Path) -> list[dict]:
     return chain
 
 
-def run_flow(work: Path, base_url: str, copies: int, runner: str, workers: int, shard_docs: int, name: str, api: str) -> dict:
-    """Run the demo recipe's data flow on the generated site in a fresh process; return its measurements.
+def run_flow(work: Path, corpus: list[str], copies: int, runner: str, workers: int, shard_docs: int, name: str, api: str) -> dict:
+    """Run the demo recipe's data flow on a generated corpus in a fresh process; return its measurements.
 
+    ``corpus``: the ``--set`` overrides naming it (a site's seeds, or a WARC dump as crawl.inputs).
     ``api``: a Prefect server's API URL, or "" for the CLI's default, Prefect's ephemeral server.
     """
     runs_dir = work / "runs"
     overrides = [
-        *recipe_overrides(base_url, copies),
+        *corpus,
         f"run.name={name}", f"run.runs_dir={runs_dir}", f"run.shard_docs={shard_docs}",
         f"run.runner={runner}", f"run.max_workers={workers}",
     ]  # fmt: skip
@@ -293,6 +295,8 @@ def run_flow(work: Path, base_url: str, copies: int, runner: str, workers: int, 
         "copies": copies, "runner": f"{runner}:{workers}", "shard_docs": shard_docs,
         "kept": {s["stage"]: s["docs_kept"] for s in chain},
         "mb_fetched": round(by_stage["crawl"]["counters"].get("bytes_fetched", 0) / 1e6, 1),
+        "mb_read": round(by_stage["crawl"]["counters"].get("bytes_read", 0) / 1e6, 1),
+        "rejected_by_stage": {s["stage"]: s["rejected_by_reason"] for s in chain},
         "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "startup_s": round(timings["flow_start"] - started, 2), "flow_s": round(timings["flow_s"], 2),
         "tasks": timings["tasks"], "tasks_unrecorded": timings["tasks_unrecorded"], "tasks_s": round(timings["tasks_s"], 2),
@@ -343,12 +347,132 @@ def print_report(results: list[dict]) -> None:
                   + ", ".join(f"{n} {one['span_s_by_name'][n] / max(t, 1e-9):.2f}×" for n, t in two["span_s_by_name"].items() if t >= 1 and n in one["span_s_by_name"]))  # fmt: skip
 
 
+# --- WARC dumps: the bring-your-own-corpus path (crawl.inputs) ------------------------------------
+
+GOLD = ROOT / "data" / "sample" / "gold"
+NAV = ["首页", "新闻", "财经", "科技", "体育", "娱乐", "汽车", "房产", "教育", "旅游", "健康", "论坛"]
+FOOTER = "关于我们 | 联系方式 | 广告服务 | 免责声明 | 网站地图<br>版权所有 © 2008-2026 {site} 保留所有权利 京ICP备{icp}号"
+
+
+def sentence_pool() -> list[str]:
+    """Return the sentences of the sample's gold texts (the project's own fiction: no third-party text)."""
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(GOLD.rglob("*.txt")))
+    return [s + "。" for s in re.split(r"[。！？\n]", text) if len(s.strip()) >= 8]
+
+
+def build_warc(path: Path, target_mb: float, seed: int = 0) -> dict:
+    """Write a gzip WARC dump of about ``target_mb`` MB of response bodies; return what it holds.
+
+    Pages look like portal pages: a navigation bar, a headline, 12–40 sentences drawn from the pool,
+    related links and a footer; 10% are GBK (half declared only in the HTTP header, half only in
+    ``<meta>``), 3% are binary downloads (application/octet-stream, rejected), 2% are 404s. Each page
+    gets a unique number in its headline and first paragraph, so no two pages are exact duplicates.
+    """
+    import random
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    rng = random.Random(seed)
+    pool = sentence_pool()
+    counts = {"pages": 0, "gbk": 0, "binary": 0, "not_found": 0, "body_bytes": 0}
+    with path.open("wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        n = 0
+        while counts["body_bytes"] < target_mb * 1e6:
+            n += 1
+            site = f"site{n % 40}.example.cn"
+            url = f"http://{site}/{rng.choice(['news', 'forum', 'shop', 'docs', 'article'])}/{n}.html"
+            roll = rng.random()
+            charset, status = "utf-8", "200 OK"
+            if roll < 0.03:
+                url, ctype, body = url.replace(".html", ".zip"), "application/octet-stream", rng.randbytes(rng.randint(20_000, 60_000))
+                counts["binary"] += 1
+            elif roll < 0.05:
+                status, ctype, body = "404 Not Found", "text/html; charset=utf-8", "<html><body><h1>404 页面不存在</h1></body></html>".encode()
+                counts["not_found"] += 1
+            else:
+                gbk = roll >= 0.90
+                charset = "gbk" if gbk else "utf-8"
+                header_only = gbk and rng.random() < 0.5
+                nav = "".join(f'<li><a href="/{k}/">{name}</a></li>' for k, name in enumerate(NAV))
+                paras = "".join(f"<p>{''.join(rng.sample(pool, rng.randint(2, 5)))}</p>" for _ in range(rng.randint(4, 10)))
+                related = "".join(f'<li><a href="/news/{rng.randint(1, 10**6)}.html">{rng.choice(pool)[:18]}</a></li>' for _ in range(8))
+                meta = "" if header_only else f'<meta charset="{charset}">'
+                html = (f"<!DOCTYPE html><html><head>{meta}<title>第{n}号稿件 - {site}</title></head><body>"
+                        f'<div class="nav"><ul>{nav}</ul></div><div class="main"><h1>第{n}号稿件：{rng.choice(pool)[:20]}</h1>'
+                        f"<p>本文编号{n}，发布于2026年{rng.randint(1, 12)}月{rng.randint(1, 28)}日。</p>{paras}</div>"
+                        f'<div class="related"><h3>相关阅读</h3><ul>{related}</ul></div>'
+                        f'<div class="footer">{FOOTER.format(site=site, icp=10_000_000 + n % 977)}</div></body></html>')  # fmt: skip
+                body = html.encode(charset, errors="xmlcharrefreplace")  # what a GBK site does with an emoji
+                ctype = f"text/html; charset={charset}" if header_only or not gbk else "text/html"
+                counts["pages"] += 1
+                counts["gbk"] += gbk
+            request = writer.create_warc_record(url, "request", payload=BytesIO(b"GET / HTTP/1.1\r\n\r\n"), length=18)
+            writer.write_record(request)  # as Common Crawl's WARCs hold them: request, then response
+            headers = StatusAndHeaders(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=BytesIO(body), length=len(body), http_headers=headers))
+            counts["body_bytes"] += len(body)
+    counts["warc_mb"] = round(path.stat().st_size / 1e6, 2)
+    counts["body_mb"] = round(counts.pop("body_bytes") / 1e6, 2)
+    return counts
+
+
+def warc_overrides(dump: Path) -> list[str]:
+    """Return the ``--set`` overrides that point the demo recipe at a WARC dump instead of the sample site."""
+    return ["crawl.seeds=[]", f"crawl.inputs=['{dump}']"]
+
+
+def measure_warc(args: argparse.Namespace, work: Path, api: str, results: list[dict]) -> None:
+    """Run the data flow on generated WARC dumps of ``factor × dump_mb`` MB, appending each run's measurements."""
+    warm = work / "warmup.warc.gz"
+    build_warc(warm, 0.3, seed=99)
+    run_flow(work, warc_overrides(warm), 0, "threads", 1, args.shard_docs, "warmup", api)  # migrates Prefect's and MLflow's databases
+    for factor in args.factors:
+        dump = work / f"dump-x{factor}.warc.gz"
+        held = build_warc(dump, factor * args.dump_mb, seed=factor)
+        for spec in args.runners:
+            runner, workers = spec.split(":")
+            result = run_flow(work, warc_overrides(dump), factor, runner, int(workers), args.shard_docs, f"w{factor}-{runner}{workers}", api)
+            result["dump"] = held
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+            results.append(result)
+            shutil.rmtree(work / "runs" / f"w{factor}-{runner}{workers}", ignore_errors=True)  # the disk holds one run at a time
+        dump.unlink()
+
+
+def print_warc_report(results: list[dict]) -> None:
+    print(f"\nmachine: {machine()}\n")
+    print("| dump | runner | WARC MB (bodies MB) | pages kept after crawl → mixture | wall s | WARC MB/s end to end "
+          "| outside tasks | flow process peak RSS MB | all processes peak RSS MB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        d = r["dump"]
+        kept = r["kept"]
+        outside = r["wall_s"] - r["tasks_s"]
+        print(f"| {r['copies']}× | {r['runner']} | {d['warc_mb']} ({d['body_mb']}) | {kept.get('crawl')} → {kept.get('mixture')} | {r['wall_s']} "
+              f"| {d['warc_mb'] / r['wall_s']:.2f} | {outside:.1f} s ({100 * outside / r['wall_s']:.0f}%) | {r['flow_peak_mb']} | {r['tree_peak_mb']} |")  # fmt: skip
+    print("\nPer task kind: share of wall time, and WARC MB per task-second (what one worker of that stage gets through):\n")
+    names = sorted({n for r in results for n in r["tasks_s_by_name"]}, key=lambda n: -results[-1]["tasks_s_by_name"].get(n, 0))
+    print("| task | " + " | ".join(f"{r['copies']}× {r['runner']}" for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for n in names:
+        cells = []
+        for r in results:
+            t = r["tasks_s_by_name"].get(n, 0.0)
+            cells.append(f"{100 * t / r['wall_s']:.0f}% · {r['dump']['warc_mb'] / t:.1f} MB/s" if t else "–")
+        print(f"| {n} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--data-flow"]:  # the flow process of one measurement: --data-flow RECIPE [SECTION.KEY=VALUE ...]
         run_data_flow(sys.argv[2], sys.argv[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 10], help="copies of the demo corpus")
+    parser.add_argument("--corpus", choices=["site", "warc"], default="site", help="site: copies of the demo site, crawled; warc: generated WARC dumps read as crawl.inputs")
+    parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 10], help="copies of the demo corpus, or multiples of --dump-mb")
+    parser.add_argument("--dump-mb", type=float, default=15.0, help="MB of response bodies in the 1x WARC dump (--corpus warc)")
     parser.add_argument("--runners", nargs="+", default=["threads:1", "dask:2"], help="RUNNER:WORKERS, e.g. threads:1 dask:2")
     parser.add_argument("--shard-docs", type=int, default=8, help="documents per shard (the demo recipe's 8 by default)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per (corpus, runner); the fastest is reported, all walls listed")
@@ -364,11 +488,17 @@ def main() -> None:
         work = Path(tmp)
         prefect_server, api = start_prefect_server(work) if args.prefect == "server" else (None, "")
         try:
-            measure(args, work, api, results)
+            (measure_warc if args.corpus == "warc" else measure)(args, work, api, results)
         finally:
             if prefect_server is not None:
                 stop_group(prefect_server)
     print(f"Prefect: {'one standing server' if api else 'ephemeral server per run'}; shard_docs={args.shard_docs}")
+    if args.corpus == "warc":
+        print_warc_report(results)
+        for r in results:  # sanity: every response record of the dump is one row of the crawl stage
+            d = r["dump"]
+            assert r["kept"]["crawl"] == d["pages"], (r["kept"], d)
+        return
     print_report(results)
     first = [r for r in results if r["copies"] == args.factors[0]]
     for r in results:  # sanity: N copies crawl N times the pages of one copy (plus the root page)
@@ -383,12 +513,12 @@ def measure(args: argparse.Namespace, work: Path, api: str, results: list[dict])
         server, url = serve_site(site)
         try:
             if copies == 0:
-                run_flow(work, url, 1, "threads", 1, args.shard_docs, "warmup", api)
+                run_flow(work, recipe_overrides(url, 1), 1, "threads", 1, args.shard_docs, "warmup", api)
                 continue
             for spec in args.runners:
                 runner, workers = spec.split(":")
                 runs = [
-                    run_flow(work, url, copies, runner, int(workers), args.shard_docs, f"x{copies}-{runner}{workers}-{i}", api)
+                    run_flow(work, recipe_overrides(url, copies), copies, runner, int(workers), args.shard_docs, f"x{copies}-{runner}{workers}-{i}", api)
                     for i in range(args.repeats)
                 ]
                 result = min(runs, key=lambda r: r["wall_s"])  # the least disturbed run: other load only adds

@@ -82,19 +82,17 @@ def cmd_step(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     rejected_out = out.with_name(out.name.removesuffix(".jsonl") + ".rejected.jsonl")
-    docs, bad = read_jsonl(args.input, args.max_field_bytes)  # a bad line is an invalid_record reject naming its line, never an error
-    if args.stage == "crawl":
+    if args.stage == "crawl":  # a seed list is crawled; a WARC, JSONL, Parquet or datasets dump is read
         from tasks.crawl.config import CrawlConfig
-        from tasks.crawl.crawler import crawl_sync
+        from tasks.crawl.task import run_crawl_step
 
         cfg = load_section(CrawlConfig, args.config, "crawl")
-        seeds = [d["url"] for d in docs if d["url"]]
-        if seeds:
-            cfg = cfg.model_copy(update={"seeds": seeds})
-        result = crawl_sync(cfg, out.with_name(out.name.removesuffix(".jsonl") + ".warc.gz"))
-        kept, rejected, stats = result.kept, result.rejected, result.stats
+        warc = out.with_name(out.name.removesuffix(".jsonl") + ".warc.gz")
+        kept, rejected, stats, bad = run_crawl_step(args.input, cfg, warc, args.max_field_bytes)
     else:
         from flows.stages import SHARD_STAGES
+
+        docs, bad = read_jsonl(args.input, args.max_field_bytes)  # a bad line is an invalid_record reject naming its line, never an error
         from tasks.steps import run_steps
 
         stage = SHARD_STAGES[args.stage]
@@ -158,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     step = sub.add_parser("step", help="run one stage on a JSONL file of records")
     step.add_argument("stage", choices=["crawl", *SHARD_STAGES], help="stage name")
-    step.add_argument("--input", required=True, help="JSONL records (for crawl: records whose url fields are the seeds)")
+    step.add_argument("--input", required=True, help="JSONL records (for crawl: records whose url fields are the seeds, or a WARC / JSONL / Parquet / datasets dump to read)")
     step.add_argument("--output", required=True, help="JSONL of kept records; rejected rows go beside it as OUT.rejected.jsonl")
     step.add_argument("--config", help="YAML of the stage's section (defaults when omitted)")
     step.add_argument("--max-field-bytes", type=int, default=MAX_FIELD_BYTES, metavar="N", help=f"cap on one input line and one value's UTF-8 bytes: larger ones are rejected (default {MAX_FIELD_BYTES})")
@@ -179,12 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from flows.recipe import RecipeError
+    from tasks.crawl.inputs import InputError
     from tasks.records import RecordError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RecipeError, RecordError, FileNotFoundError) as e:
+    except (RecipeError, RecordError, FileNotFoundError, InputError) as e:
         print(f"liandan: {e}", file=sys.stderr)
         return 2
 

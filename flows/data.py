@@ -16,7 +16,8 @@ from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
 from tasks.clean.task import clean_shard
-from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, crawl_site
+from tasks.crawl.inputs import plan_inputs
+from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, CrawlPart, combine_parts, crawl_site, progress_metrics, read_input_file, read_progress
 from tasks.deid.config import DeidConfig
 from tasks.deid.task import deid_shard
 from tasks.deid.report import sample_lines
@@ -42,13 +43,21 @@ def _flow_run_name() -> str:
     return f"data-{run.resolved_name('data')}"
 
 
+PROGRESS_EVERY_S = 10.0  # how often the flow logs a running crawl's pages/s and rejections to its MLflow run
+
+
 def crawl_stage(ctx: RunContext, cfg: CrawlConfig) -> StageDir:
-    """Run the crawl as its own stage (tracked child run, stats, artifact); return its folder."""
+    """Crawl the seeds and read the input files (one task each, side by side) as one stage; return its folder."""
     out = ctx.store.stage(CRAWL)
     child = ctx.tracker.start_stage(CRAWL, cfg)
     try:
         started = time.perf_counter()
-        stats = ShardStats.from_dict(crawl_site(cfg, str(out.root), ctx.config.shard_docs))
+        shard_docs = ctx.config.shard_docs
+        crawling = crawl_site.submit(cfg, str(out.root), shard_docs) if cfg.seeds else None
+        reads = read_input_file.map(chunk=plan_inputs(cfg), out_dir=unmapped(str(out.root)), cfg=unmapped(cfg), shard_docs=unmapped(shard_docs))
+        parts = [watch_crawl(ctx, child, crawling, out)] if crawling is not None else []
+        parts += [f.result() for f in reads]
+        stats = combine_parts(out, parts)
         stats.counters = {**stats.counters, "wall_ms": int((time.perf_counter() - started) * 1000)}
         publish_stage(ctx, CRAWL, child, stats, cfg, out.shards(), upstream=None)
     except BaseException:
@@ -56,6 +65,18 @@ def crawl_stage(ctx: RunContext, cfg: CrawlConfig) -> StageDir:
         raise
     ctx.tracker.end(child, "FINISHED")
     return out
+
+
+def watch_crawl(ctx: RunContext, child: str, crawling, out: StageDir) -> CrawlPart:
+    """Wait for the crawl task, logging its live pages/s and rejections by reason to the stage's MLflow run meanwhile."""
+    step = 0
+    while not crawling.state.is_final():
+        crawling.wait(timeout=PROGRESS_EVERY_S)
+        progress = read_progress(out.root)
+        if progress is not None:
+            ctx.tracker.log_metrics(child, progress_metrics(progress), step=step)
+            step += 1
+    return crawling.result()
 
 
 def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[str, int]]:

@@ -94,6 +94,10 @@ class SiteHandler(BaseHTTPRequestHandler):
                 time.sleep(0.05)  # long enough for requests to overlap
             links = "".join(f'<a href="{prefix}/{5 * int(n) + i}">{i}</a>' for i in range(1, 6))
             return self.page(path, f"<p>页面{n}</p>{links}")
+        if path == "/sitemap.xml" and self.server.sitemap is not None:
+            return self.send(200, self.server.sitemap, "application/xml")
+        if path == "/orphan.html":  # linked from nowhere: only a sitemap finds it
+            return self.page(path, "<p>孤立页面：只有站点地图知道它。</p>")
         if path == "/landing.html":
             return self.page(path, "<p>落地页：搬家以后的新地址。</p>")
         if path == "/flaky":
@@ -155,9 +159,10 @@ class SiteHandler(BaseHTTPRequestHandler):
 class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, robots_status=200):
+    def __init__(self, robots_status=200, sitemap: bytes | None = None):
         super().__init__(("127.0.0.1", 0), SiteHandler)
         self.robots_status = robots_status
+        self.sitemap = sitemap
         self.lock = threading.Lock()
         self.log: list[tuple[float, str, str]] = []
         self.hits: Counter[str] = Counter()
@@ -372,7 +377,8 @@ def test_politeness_delay(tmp_path):
         server.shutdown()
         server.server_close()
     starts = [t for t, _, _ in server.log]
-    assert len(starts) == 4  # robots.txt and three pages
+    assert [path for _, path, _ in server.log][:2] == ["/robots.txt", "/sitemap.xml"]
+    assert len(starts) == 5  # robots.txt, sitemap.xml (absent: 404) and three pages
     assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.18
 
 
@@ -535,3 +541,123 @@ def test_config_bounds():
     with pytest.raises(ValueError):
         CrawlConfig(max_depth=3, unknown=1)
     assert all(f.description for f in CrawlConfig.model_fields.values())
+
+
+# --- the crawl at scale: shards while crawling, a persisted frontier, sitemaps --------------------
+
+
+def stage_rows(out):
+    from tasks.store import read_shard
+
+    return [row for p in out.shards() for row in read_shard(p)] + [row for p in out.rejected_shards() for row in read_shard(p)]
+
+
+def test_sitemap_urls_are_crawled(tmp_path):
+    server = SiteServer(sitemap=b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                               b"<url><loc>/orphan.html</loc></url><url><loc>http://elsewhere.example.cn/x</loc></url></urlset>")  # fmt: skip
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = crawl_sync(CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/deep/1"], max_depth=1), tmp_path / "s.warc.gz")
+        unread = crawl_sync(CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/deep/1"], max_depth=1, read_sitemaps=False), tmp_path / "n.warc.gz")
+    finally:
+        server.shutdown()
+        server.server_close()
+    kept = by_path(result.kept)
+    assert "孤立页面" in kept["/orphan.html"]["text"] and kept["/orphan.html"]["meta"]["depth"] == 1
+    assert by_path(result.rejected)["http://elsewhere.example.cn/x"]["reason"] == "off_site"
+    assert result.stats.counters["sitemap_urls"] == 2 and result.stats.balanced()
+    assert "/orphan.html" not in by_path(unread.kept)
+
+
+def test_crawl_commits_shards_and_skips_when_done(tmp_path):
+    from tasks.crawl.task import crawl_seeds
+    from tasks.store import StageDir
+
+    server = SiteServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/gen/0"], max_pages=40, max_depth=5)
+        out = StageDir(tmp_path / "crawl")
+        part = crawl_seeds(out, cfg, shard_docs=10)
+        again = crawl_seeds(out, cfg, shard_docs=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    rows = stage_rows(out)
+    assert part.stats["docs_kept"] == 40 and len(rows) == part.stats["docs_in"] == len({r["url"] for r in rows})
+    from tasks.store import read_shard
+
+    sizes = [(len(read_shard(out.shard(n))), len(read_shard(out.rejected(n)))) for n in part.shards]
+    assert all(k <= 10 and r <= 10 and (k == 10 or r == 10) for k, r in sizes[:-1])  # each shard committed when full
+    assert sum(k for k, _ in sizes) == 40 and sum(r for _, r in sizes) == part.stats["docs_rejected"] == 161
+    assert again.stats["counters"]["stage_skipped"] == 1 and again.shards == part.shards
+    assert server.hits["/gen/0"] == 1  # the rerun fetched nothing
+
+
+def test_sigkilled_crawl_resumes_without_refetching_or_duplicating(tmp_path):
+    """A crawl killed with SIGKILL mid-way, then rerun: no finished URL is fetched again, every URL ends in one row."""
+    import json
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tasks.crawl.task import FRONTIER_FILE, WARC_DIR, crawl_seeds
+    from tasks.store import StageDir
+
+    server = SiteServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = CrawlConfig(allowed_networks=LOCAL, seeds=[server.base + "/wait/0"], max_pages=150, max_depth=6, concurrency=4, per_host_concurrency=4)
+        reference = crawl_sync(cfg, tmp_path / "ref.warc.gz")  # the same crawl, never interrupted
+        expected = {row["url"] for row in reference.kept + reference.rejected}
+        with server.lock:
+            server.hits.clear()
+        out = StageDir(tmp_path / "crawl")
+        script = (
+            "import sys; from pathlib import Path; from tasks.crawl.config import CrawlConfig; from tasks.crawl.task import crawl_seeds; "
+            "from tasks.store import StageDir; crawl_seeds(StageDir(Path(sys.argv[2])), CrawlConfig.model_validate_json(sys.argv[1]), 10)"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", script, cfg.model_dump_json(), str(out.root)], cwd=Path(__file__).resolve().parent.parent)
+        frontier = out.root / FRONTIER_FILE
+        stored: set[str] = set()
+        deadline = time.monotonic() + 120
+        while len(stored) < 60 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            if frontier.exists():
+                try:
+                    with sqlite3.connect(frontier) as db:
+                        stored = {u for (u,) in db.execute("SELECT url FROM urls WHERE state IN ('fetched', 'done') AND attempted = 1")}
+                except sqlite3.OperationalError:  # the schema is being created
+                    continue
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "the crawl finished before it could be killed"
+        with sqlite3.connect(frontier) as db:
+            stored = {u for (u,) in db.execute("SELECT url FROM urls WHERE state IN ('fetched', 'done') AND attempted = 1")}
+        shards_at_kill = len(out.shards())
+        with server.lock:
+            first_hits = Counter(server.hits)
+        part = crawl_seeds(out, cfg, shard_docs=10)  # the rerun resumes
+        with server.lock:
+            second_hits = Counter(server.hits) - first_hits
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 60 <= len(stored) < 150 and shards_at_kill >= 1  # killed mid-way, shards already committed
+    stored_paths = {urlsplit(u).path for u in stored}
+    refetched = {p for p in second_hits if p.startswith("/wait/") and first_hits[p]}
+    assert not refetched & stored_paths  # no finished URL was fetched again
+    assert len(refetched) <= cfg.concurrency  # only requests in flight at the kill are repeated
+    assert all(n == 1 for p, n in second_hits.items() if p.startswith("/wait/"))
+    rows = stage_rows(out)
+    assert len(rows) == len({r["url"] for r in rows}) == part.stats["docs_in"]  # nothing duplicated
+    assert {r["url"] for r in rows} == expected  # nothing lost
+    assert part.stats["docs_kept"] == 150 and part.stats["counters"]["crawl_sessions"] == 2
+    kept = [r for p in out.shards() for r in __import__("tasks.store", fromlist=["read_shard"]).read_shard(p)]
+    assert {r["meta"]["warc_file"] for r in kept} == {"crawl-00000.warc.gz", "crawl-00001.warc.gz"}
+    for row in kept:  # every kept row's body is in the WARC of the session that fetched it
+        body = read_warc_body(out.root / WARC_DIR / row["meta"]["warc_file"], row["meta"]["warc_offset"])
+        assert f"页面{row['url'].rsplit('/', 1)[1]}".encode() in body
+    assert json.loads((out.root / "progress.json").read_text())["pages_done"] == len(rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -13,6 +13,8 @@ HostName = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]+$", max_length=253)]
 PathPrefix = Annotated[str, Field(pattern=r"^/", max_length=1024)]
 SourceName = Annotated[str, Field(min_length=1, max_length=64)]
 MimeType = Annotated[str, Field(pattern=r"^[a-z0-9.+\-]+/[a-z0-9.+\-]+$", max_length=128)]
+InputPath = Annotated[str, Field(min_length=1, max_length=4096)]
+FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=128)]
 
 
 def _network(value: str) -> str:
@@ -24,16 +26,41 @@ NetworkName = Annotated[str, Field(pattern=r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$", ma
 
 
 class CrawlConfig(BaseModel):
-    """Crawl: which sites to fetch from which seeds, how far, how fast and how politely.
+    """Crawl: which sites to fetch from which seeds, how far, how fast and how politely; and which corpus files to read.
 
     Every fetched page or file lands in a WARC file; HTML is decoded to text, PDFs and images are
     kept as raw bytes for OCR. Every URL discovered ends as a kept or a rejected row with a reason.
+    Input files (WARC dumps, JSONL, Parquet, ``datasets`` folders) are read one task per file or chunk;
+    every record in them ends as a kept or a rejected row too.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     seeds: list[HttpUrl] = Field(
-        default_factory=list, max_length=100_000, description="Start URLs (http or https); depth 0 of the crawl."
+        default_factory=list, max_length=100_000, description="Start URLs (http or https); depth 0 of the crawl. May be empty when inputs are given."
+    )
+    inputs: list[InputPath] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="Corpus files read besides (or instead of) crawling: paths, globs or fsspec URLs (`file://`; `s3://`, "
+        "`hf://`, `https://` with the s3, hf or http extra) of WARC / WARC.gz dumps, JSONL (.gz, .zst), Parquet files or "
+        "`datasets` folders (save_to_disk).",
+    )
+    input_format: Literal["auto", "warc", "jsonl", "parquet", "datasets"] = Field(
+        "auto", description="Format of every input; auto tells each file by its first bytes, then by its suffix."
+    )
+    text_field: FieldName = Field("text", description="Field (JSONL key or column) holding a record's text in JSONL, Parquet and datasets inputs.")
+    id_field: FieldName = Field("id", description="Field holding a record's id; a record without one gets the hash of its URL, else of its text.")
+    url_field: FieldName = Field("url", description="Field holding a record's URL (may be absent).")
+    source_field: FieldName = Field(
+        "source", description="Field holding a record's source name; without one, the URL's path prefix (sources), else default_source."
+    )
+    chunk_bytes: int = Field(
+        256_000_000,
+        ge=1_000_000,
+        le=1_000_000_000_000,
+        description="An uncompressed JSONL or a Parquet input larger than this is read as several tasks of about this size "
+        "(Parquet by row groups); WARC, compressed JSONL and datasets folders are one task per file.",
     )
     allowed_domains: list[HostName] = Field(
         default_factory=list,
@@ -73,6 +100,9 @@ class CrawlConfig(BaseModel):
         ge=1_024,
         le=2_000_000_000,
         description="Largest body kept, in bytes after content decoding; reading stops past it (too_large).",
+    )
+    read_sitemaps: bool = Field(
+        True, description="Read each seed host's sitemaps (robots.txt `Sitemap:` lines, else /sitemap.xml); their URLs are depth 1."
     )
     respect_robots: bool = Field(True, description="Fetch robots.txt once per host and skip the paths it disallows.")
     user_agent: str = Field(

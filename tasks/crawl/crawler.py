@@ -1,14 +1,22 @@
 """A polite breadth-first crawler: seeds to kept pages and files (in a WARC) and rejected URLs with reasons.
 
-The crawl walks level by level (all of depth d is fetched before any of depth d+1), so which URL a
-limit cuts off does not depend on which response came back first. Every unique normalised URL it
-discovers — seeds and links — ends as exactly one row: kept, or rejected with a ``CrawlReason``.
+URLs are fetched in discovery order (breadth-first), a batch of ``BATCH_JOBS`` at a time, and the
+links of a batch are admitted in that order once the batch is done, so which URL a limit cuts off
+does not depend on which response came back first. Every unique normalised URL it discovers — seeds,
+links and sitemap entries — ends as exactly one row: kept, or rejected with a ``CrawlReason``.
 Redirect hops are part of the row of the URL that led to them, not rows of their own.
+
+The queue, the seen set and the finished rows live in a ``Frontier`` (SQLite) rather than in memory:
+``crawl`` (one WARC, rows returned in memory, for ``liandan step`` and small crawls) keeps it in a
+temporary folder; ``crawl_to_shards`` (the data flow's crawl) keeps it in the stage folder, commits
+shards as they fill and resumes a killed crawl where its last stored row left it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -25,12 +33,15 @@ from tasks.crawl.addresses import BlockedAddress, guarded_transport
 from tasks.crawl.bodies import ACCEPT_ENCODING, BodyDecoder, UnsupportedEncoding
 from tasks.crawl.charset import decode_html
 from tasks.crawl.config import CrawlConfig
+from tasks.crawl.frontier import Frontier, Job
 from tasks.crawl.links import extract_links
 from tasks.crawl.robots import MAX_ROBOTS_BYTES, robots_rules
+from tasks.crawl.sitemaps import MAX_SITEMAPS, parse_sitemap
 from tasks.crawl.urls import normalize_url, on_site, origin_of, source_for
 from tasks.crawl.warc import WarcSink
 from tasks.records import Doc, Reject, make_doc, reject_row
 from tasks.steps import ShardStats
+from tasks.store import StageDir, atomic_write_json
 
 STAGE = "crawl"
 
@@ -52,6 +63,9 @@ CrawlReason = Literal[
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+BATCH_JOBS = 256  # URLs taken from the frontier at a time: what memory holds, and what a kill may refetch at most
+CRAWL_SHARD = re.compile(r"^part-(\d{5})\.parquet$")  # the crawl's own shards; input files' shards are part-<key>-<n>
+PROGRESS_FILE = "progress.json"  # the live figures of a crawl in progress, read by the flow process for MLflow
 
 
 @dataclass
@@ -61,14 +75,6 @@ class CrawlResult:
     kept: list[Doc]
     rejected: list[Doc]
     stats: ShardStats
-
-
-@dataclass(frozen=True)
-class Job:
-    """A discovered URL waiting to be fetched."""
-
-    url: str
-    depth: int
 
 
 @dataclass
@@ -93,6 +99,8 @@ class Outcome:
     doc: Doc
     kept: bool
     links: list[str] = field(default_factory=list)
+    hops: list[str] = field(default_factory=list)  # redirect targets passed through on the way
+    attempted: bool = True  # False for a URL rejected before any request (robots, page_limit)
 
 
 async def crawl(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
@@ -101,8 +109,28 @@ async def crawl(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
     warc_path = Path(warc_path)
     warc_path.parent.mkdir(parents=True, exist_ok=True)
     partial = warc_path.with_name(warc_path.name + ".part")  # renamed when the crawl completes
+    with tempfile.TemporaryDirectory(prefix="liandan-frontier-") as tmp:
+        frontier = Frontier(Path(tmp) / "frontier.sqlite")
+        try:
+            crawler = await run_crawler(cfg, frontier, partial, warc_name=warc_path.name)
+            partial.replace(warc_path)
+            kept, rejected = [], []
+            for is_kept, doc in frontier.rows():
+                (kept if is_kept else rejected).append(doc)
+            return CrawlResult(kept=kept, rejected=rejected, stats=crawler.stats(time.perf_counter() - started))
+        finally:
+            frontier.close()
+
+
+def crawl_sync(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
+    """Return ``crawl(cfg, warc_path)`` run to completion on a fresh event loop."""
+    return asyncio.run(crawl(cfg, warc_path))
+
+
+async def run_crawler(cfg: CrawlConfig, frontier: Frontier, warc_path: Path, warc_name: str, on_batch=None) -> Crawler:
+    """Crawl until the frontier is empty, writing kept responses to ``warc_path``; return the finished crawler."""
     limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
-    sink = WarcSink(partial, software=cfg.user_agent)
+    sink = WarcSink(warc_path, software=cfg.user_agent)
     try:
         # trust_env=False: no proxy or certificate settings from the environment (configs say everything).
         async with httpx.AsyncClient(
@@ -112,33 +140,86 @@ async def crawl(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
             transport=guarded_transport(cfg.allowed_networks, limits),
             trust_env=False,
         ) as client:
-            crawler = Crawler(cfg, client, sink, warc_name=warc_path.name)
+            crawler = Crawler(cfg, client, sink, warc_name=warc_name, frontier=frontier, on_batch=on_batch)
             await crawler.run()
     finally:
         sink.close()
-    partial.replace(warc_path)
-    return crawler.result(time.perf_counter() - started)
+    return crawler
 
 
-def crawl_sync(cfg: CrawlConfig, warc_path: Path) -> CrawlResult:
-    """Return ``crawl(cfg, warc_path)`` run to completion on a fresh event loop."""
-    return asyncio.run(crawl(cfg, warc_path))
+def crawl_to_shards(cfg: CrawlConfig, out: StageDir, shard_docs: int, frontier_path: Path, warc_dir: Path) -> ShardStats:
+    """Crawl into ``out``'s shards, committed as they fill; resume from the frontier a killed crawl left; return the stats.
+
+    Each session (a first run, each resume) writes its own WARC file ``crawl-<session>.warc.gz``, so a
+    record a committed row points at is never rewritten.
+    """
+    started = time.perf_counter()
+    frontier = Frontier(frontier_path)
+    try:
+        session = int(frontier.get("sessions", 0))
+        frontier.put("sessions", session + 1)
+        warc_name = f"crawl-{session:05d}.warc.gz"
+        warc_dir.mkdir(parents=True, exist_ok=True)
+        shards = CrawlShards(out, frontier, shard_docs)
+        shards.commit(final=False)  # rows a killed session stored but did not shard yet
+
+        def on_batch(crawler: Crawler) -> None:
+            shards.commit(final=False)
+            crawler.write_progress(out.root / PROGRESS_FILE, time.perf_counter() - started)
+
+        crawler = asyncio.run(run_crawler(cfg, frontier, warc_dir / warc_name, warc_name, on_batch=on_batch))
+        shards.commit(final=True)
+        crawler.write_progress(out.root / PROGRESS_FILE, time.perf_counter() - started)
+        stats = crawler.stats(time.perf_counter() - started)
+        stats.counters = {**stats.counters, "crawl_sessions": session + 1}
+        return stats
+    finally:
+        frontier.close()
+
+
+class CrawlShards:
+    """Cuts the frontier's finished rows into shards ``part-<n>.parquet``: full ones as they fill, the rest at the end."""
+
+    def __init__(self, out: StageDir, frontier: Frontier, shard_docs: int):
+        self.out = out
+        self.frontier = frontier
+        self.shard_docs = shard_docs
+
+    def commit(self, final: bool) -> int:
+        """Commit every full shard waiting (and, when ``final``, the partial last one); return how many were written."""
+        written = 0
+        while True:
+            kept_waiting, rejected_waiting = self.frontier.unsharded_counts()
+            full = kept_waiting >= self.shard_docs or rejected_waiting >= self.shard_docs
+            if not full and not (final and (kept_waiting or rejected_waiting)):
+                return written
+            seqs, kept, rejected = [], [], []
+            for seq, is_kept, doc in self.frontier.unsharded():
+                seqs.append(seq)
+                (kept if is_kept else rejected).append(doc)
+                if len(kept) == self.shard_docs or len(rejected) == self.shard_docs:
+                    break
+            n = int(self.frontier.get("next_shard", 0))
+            name = f"part-{n:05d}.parquet"
+            marker = {"input": "seeds", "stats": {"docs_kept": len(kept), "docs_rejected": len(rejected)}}
+            self.out.commit_shard(name, kept, rejected, marker)  # a kill before the next line rewrites this same shard
+            self.frontier.sharded(seqs, n)
+            written += 1
 
 
 class Crawler:
-    """The state of one crawl: URLs seen, robots rules, per-host slots and clocks, rows and counters."""
+    """The state of one crawl: its frontier, robots rules, per-host slots and clocks, and counters."""
 
-    def __init__(self, cfg: CrawlConfig, client: httpx.AsyncClient, sink: WarcSink, warc_name: str):
+    def __init__(self, cfg: CrawlConfig, client: httpx.AsyncClient, sink: WarcSink, warc_name: str, frontier: Frontier, on_batch=None):
         self.cfg = cfg
         self.client = client
         self.sink = sink
         self.warc_name = warc_name
+        self.frontier = frontier
+        self.on_batch = on_batch
         self.seed_hosts = {urlsplit(u).hostname for u in (normalize_url(s) for s in cfg.seeds) if u}
-        self.seen: set[str] = set()  # every URL discovered or reached by a redirect: never fetched twice
-        self.hop_targets: set[str] = set()  # redirect targets: part of the row of the URL that led there
-        self.kept: list[Doc] = []
-        self.rejected: list[Doc] = []
-        self.counters: Counter[str] = Counter()
+        self.claimed_hops: set[str] = set()  # redirect targets of jobs in flight, stored with their rows
+        self.counters: Counter[str] = Counter(frontier.get("counters", {}))
         self.robots: dict[str, RobotFileParser] = {}
         self.robots_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.slots = asyncio.Semaphore(cfg.concurrency)
@@ -148,49 +229,112 @@ class Crawler:
         self.host_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.host_next_start: dict[str, float] = {}
         self.warc_lock = asyncio.Lock()
+        self.fetched_this_session = 0
+        self.robots_answered: set[str] = set()  # origins whose robots.txt request got an HTTP response
 
     async def run(self) -> None:
-        """Crawl level by level until no URL is left to fetch."""
-        level = []
-        for seed in self.cfg.seeds:
-            url = normalize_url(seed)
-            if url is None:  # passed the config's pattern yet is no URL (a bad port, a broken IPv6 literal)
-                self.counters["invalid_seeds"] += 1
-            elif url not in self.seen:
-                self.seen.add(url)
-                level.append(Job(url, 0))
-        admitted = 0
-        while level:
-            await asyncio.gather(*(self.robots_for(origin) for origin in {origin_of(job.url) for job in level}))
+        """Crawl a batch at a time, in discovery order, until no URL is left to fetch."""
+        if not self.frontier.get("seeded", False):
+            with self.frontier.transaction():
+                for seed in self.cfg.seeds:
+                    url = normalize_url(seed)
+                    if url is None:  # passed the config's pattern yet is no URL (a bad port, a broken IPv6 literal)
+                        self.counters["invalid_seeds"] += 1
+                    else:
+                        self.frontier.discover(url, 0)
+                self.frontier.put("seeded", True)
+                self.frontier.put("counters", dict(self.counters))
+        admitted = self.frontier.attempted()
+        while jobs := self.frontier.pending(BATCH_JOBS):
+            origins = sorted({origin_of(job.url) for job in jobs})
+            await asyncio.gather(*(self.robots_for(origin) for origin in origins))
+            sitemap_links = await self.read_sitemaps(origins)
             batch = []
-            for job in level:
+            for job in jobs:
+                if job.fetched:  # stored by a killed session: its links are admitted below, it is not fetched again
+                    continue
                 if not await self.allowed(job.url):
-                    self.reject(job.url, job.depth, "robots_disallowed", "robots.txt")
+                    self.record(job, self.rejected_outcome(job, [job.url], Reject("robots_disallowed", "robots.txt"), attempted=False))
                 elif admitted >= self.cfg.max_pages:
-                    self.reject(job.url, job.depth, "page_limit", f"max_pages={self.cfg.max_pages}")
+                    self.record(job, self.rejected_outcome(job, [job.url], Reject("page_limit", f"max_pages={self.cfg.max_pages}"), attempted=False))
                 else:
                     admitted += 1
                     batch.append(job)
-            outcomes = await asyncio.gather(*(self.crawl_one(job) for job in batch))
-            level = []
-            for job, outcome in zip(batch, outcomes):
-                (self.kept if outcome.kept else self.rejected).append(outcome.doc)
-                level.extend(self.admit_links(outcome.links, job.depth + 1))
+            await asyncio.gather(*(self.fetch_and_record(job) for job in batch))
+            with self.frontier.transaction():  # links admitted in discovery order, whatever order responses came in
+                for job in jobs:
+                    self.admit_links(self.frontier.links_of(job), job.depth + 1)
+                    self.frontier.finish(job)
+                for origin, links in sitemap_links.items():
+                    self.admit_links(links, 1)
+                    self.frontier.put(f"sitemaps:{origin}", True)
+                self.frontier.put("counters", dict(self.counters))
+            self.claimed_hops.clear()
+            if self.on_batch is not None:
+                self.on_batch(self)
 
-    def admit_links(self, links: list[str], depth: int) -> list[Job]:
-        """Return the jobs for links not seen before; reject off-site and too-deep ones on the spot."""
-        jobs = []
+    async def fetch_and_record(self, job: Job) -> None:
+        """Crawl one job and store its row at once, so a killed crawl never fetches it again."""
+        outcome = await self.crawl_one(job)
+        self.fetched_this_session += 1
+        self.record(job, outcome)
+
+    def record(self, job: Job, outcome: Outcome) -> None:
+        self.frontier.record(job, outcome.doc, outcome.kept, outcome.links, outcome.attempted, outcome.hops, dict(self.counters))
+
+    def admit_links(self, links: list[str], depth: int) -> None:
+        """Queue the links not seen before; reject off-site and too-deep ones on the spot."""
         for url in links:
-            if url in self.seen:
+            if self.frontier.seen(url):
                 continue
-            self.seen.add(url)
             if not on_site(url, self.seed_hosts, self.cfg.allowed_domains):
                 self.reject(url, depth, "off_site", urlsplit(url).hostname or "")
             elif depth > self.cfg.max_depth:
                 self.reject(url, depth, "depth_limit", f"max_depth={self.cfg.max_depth}")
             else:
-                jobs.append(Job(url, depth))
-        return jobs
+                self.frontier.discover(url, depth)
+
+    async def read_sitemaps(self, origins: list[str]) -> dict[str, list[str]]:
+        """Return the page URLs listed in the sitemaps of the seed origins not read before (robots.txt's, else /sitemap.xml)."""
+        found: dict[str, list[str]] = {}
+        if not self.cfg.read_sitemaps:
+            return found
+        for origin in origins:
+            if urlsplit(origin).hostname not in self.seed_hosts or self.frontier.get(f"sitemaps:{origin}", False):
+                continue
+            if self.cfg.respect_robots and origin not in self.robots_answered:  # the host did not answer for robots.txt
+                found[origin] = []
+                continue
+            rules = self.robots.get(origin)
+            todo = list((rules.site_maps() if rules is not None else None) or [origin + "/sitemap.xml"])
+            links: list[str] = []
+            read = 0
+            while todo and read < MAX_SITEMAPS:
+                url = todo.pop(0)
+                body = await self.fetch_sitemap(url)
+                read += 1
+                locs, is_index = parse_sitemap(body)
+                normalized = [u for u in (normalize_url(loc, base=url) for loc in locs) if u]
+                if is_index:
+                    todo.extend(normalized)
+                else:
+                    links.extend(normalized)
+            self.counters["sitemap_urls"] += len(links)
+            found[origin] = links
+        return found
+
+    async def fetch_sitemap(self, url: str) -> bytes:
+        """Return the body of one sitemap (empty when it is missing, unreachable or over max_bytes)."""
+        if not await self.allowed(url):
+            return b""
+        self.counters["sitemaps_fetched"] += 1
+        try:  # one attempt: a sitemap is a hint, and its pages are found by links too
+            response = await self.fetch_once(url, any_type=True)
+        except (BlockedAddress, TimeoutError, httpx.HTTPError, httpx.InvalidURL, OSError):
+            return b""
+        if isinstance(response, Reject) or not 200 <= response.status < 300:
+            return b""
+        return response.body
 
     async def crawl_one(self, job: Job) -> Outcome:
         """Return the row ``job`` ends as: fetched through its redirects, decoded, archived."""
@@ -219,6 +363,7 @@ class Crawler:
                 self.sink.write_response,
                 response.url, response.status, response.reason, response.headers, response.body, response.fetched_at,
             )
+            self.sink.flush()  # on disk (for this process's death) before the row that points at it is stored
         self.counters["html_pages" if response.kind == "html" else "files"] += 1
         meta = {
             "kind": response.kind,
@@ -233,7 +378,7 @@ class Crawler:
             "redirected_from": chain[:-1],
         }
         doc = make_doc(url=response.url, text=text, source=source_for(response.url, self.cfg), meta=meta)
-        return Outcome(doc, kept=True, links=links)
+        return Outcome(doc, kept=True, links=links, hops=chain[1:])
 
     async def follow(self, response: Response, chain: list[str]) -> tuple[str, Reject | None]:
         """Return the normalised target of a redirect, or why the chain stops there."""
@@ -247,12 +392,11 @@ class Crawler:
             return target, Reject("too_many_redirects", f"max_redirects={self.cfg.max_redirects}")
         if not on_site(target, self.seed_hosts, self.cfg.allowed_domains):
             return target, Reject("off_site", f"redirect to {target}")
-        if target in self.seen:
+        if target in self.claimed_hops or self.frontier.seen(target):
             return target, Reject("redirect_duplicate", target)
         if not await self.allowed(target):
             return target, Reject("robots_disallowed", f"redirect to {target}")
-        self.seen.add(target)
-        self.hop_targets.add(target)
+        self.claimed_hops.add(target)  # stored as a hop with the row of the URL that led here
         self.counters["redirects"] += 1
         return target, None
 
@@ -281,8 +425,8 @@ class Crawler:
                 await asyncio.sleep(wait)
         return verdict
 
-    async def fetch_once(self, url: str) -> Response | Reject:
-        """Return one GET of ``url``: the body is streamed, and only for a 2xx of a wanted type."""
+    async def fetch_once(self, url: str, any_type: bool = False) -> Response | Reject:
+        """Return one GET of ``url``: the body is streamed, and only for a 2xx of a wanted type (any type for a sitemap)."""
         host = urlsplit(url).netloc
         async with self.host_slots[host]:
             await self.wait_turn(host)
@@ -300,7 +444,7 @@ class Crawler:
                         return response
                     response.content_type, response.charset = parse_content_type(r.headers.get("content-type", ""))
                     response.kind = kind_of(response.content_type, self.cfg)
-                    if not response.kind:
+                    if not response.kind and not any_type:
                         return Reject("bad_content_type", response.content_type or "no Content-Type")
                     declared = r.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > self.cfg.max_bytes:
@@ -343,6 +487,7 @@ class Crawler:
                 await self.wait_turn(host)
                 async with self.slots, asyncio.timeout(self.cfg.timeout_s):
                     async with self.client.stream("GET", origin + "/robots.txt", follow_redirects=True) as r:
+                        self.robots_answered.add(origin)
                         decoder = BodyDecoder(r.headers.get("content-encoding", ""))
                         body = bytearray()
                         async for raw in r.aiter_raw():
@@ -359,30 +504,44 @@ class Crawler:
         return rules is None or rules.can_fetch(self.cfg.user_agent, url)
 
     def reject(self, url: str, depth: int, reason: CrawlReason, detail: str) -> None:
-        """Record ``url`` as rejected without fetching it."""
+        """Store ``url`` as rejected where it was discovered, without fetching it."""
         meta = {"depth": depth, "status": None, "redirected_to": []}
         doc = make_doc(url=url, source=source_for(url, self.cfg), meta=meta)
-        self.rejected.append(reject_row(doc, STAGE, Reject(reason, detail)))
+        self.frontier.reject_new(url, depth, reject_row(doc, STAGE, Reject(reason, detail)))
 
-    def rejected_outcome(self, job: Job, chain: list[str], verdict: Reject, status: int | None = None) -> Outcome:
+    def rejected_outcome(self, job: Job, chain: list[str], verdict: Reject, status: int | None = None, attempted: bool = True) -> Outcome:
         """Return the rejected row of ``job``, with the redirect hops it took and the final status, if one came."""
         meta = {"depth": job.depth, "status": status, "redirected_to": chain[1:]}
         doc = make_doc(url=job.url, source=source_for(job.url, self.cfg), meta=meta)
-        return Outcome(reject_row(doc, STAGE, verdict), kept=False)
+        return Outcome(reject_row(doc, STAGE, verdict), kept=False, hops=chain[1:], attempted=attempted)
 
-    def result(self, seconds: float) -> CrawlResult:
-        """Return the rows and stats of the finished crawl."""
-        stats = ShardStats(
-            docs_in=len(self.kept) + len(self.rejected),
-            docs_kept=len(self.kept),
-            docs_rejected=len(self.rejected),
-            rejected_by_reason=dict(Counter(row["reason"] for row in self.rejected)),
-            chars_out=sum(len(doc["text"]) for doc in self.kept),
+    def stats(self, seconds: float) -> ShardStats:
+        """Return the stats of the finished crawl, from its frontier: kept + rejected = every URL discovered."""
+        totals = self.frontier.totals()
+        assert totals["queued"] == 0 and totals["docs"] == totals["seen"] - totals["hops"], "every discovered URL ends as exactly one row"
+        rejected = totals["docs"] - totals["kept"]
+        return ShardStats(
+            docs_in=totals["docs"],
+            docs_kept=totals["kept"],
+            docs_rejected=rejected,
+            rejected_by_reason=totals["rejected_by_reason"],
+            chars_out=totals["chars"],
             seconds=seconds,
             counters=dict(self.counters),
         )
-        assert stats.docs_in == len(self.seen) - len(self.hop_targets), "every discovered URL ends as exactly one row"
-        return CrawlResult(kept=self.kept, rejected=self.rejected, stats=stats)
+
+    def write_progress(self, path: Path, seconds: float) -> None:
+        """Write the live figures of the crawl (pages done, pages/s this session, rejections by reason) for the flow to log."""
+        totals = self.frontier.totals()
+        atomic_write_json(path, {
+            "seconds": round(seconds, 3),
+            "pages_done": totals["docs"],
+            "pages_kept": totals["kept"],
+            "queued": totals["queued"],
+            "pages_per_s": round(self.fetched_this_session / seconds, 3) if seconds > 0 else 0.0,
+            "bytes_fetched": int(self.counters.get("bytes_fetched", 0)),
+            "rejected_by_reason": totals["rejected_by_reason"],
+        })  # fmt: skip
 
 
 async def read_body(r: httpx.Response, max_bytes: int, counters: Counter[str]) -> bytes | None:

@@ -45,6 +45,10 @@ class WarcSink:
         self._writer.write_record(record)
         return offset
 
+    def flush(self) -> None:
+        """Hand what was written to the operating system, so a killed process leaves whole records behind."""
+        self._file.flush()
+
     def close(self) -> None:
         self._file.close()
 
