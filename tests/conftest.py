@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from flows.cli import PRIVACY_DEFAULTS
 
@@ -14,6 +15,12 @@ for _key, _value in PRIVACY_DEFAULTS.items():
     os.environ.setdefault(_key, _value)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental download fails at once
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Property tests (tests/test_fuzz.py): short and reproducible by default (derandomized, no example database
+# written into the tree); `pytest --hypothesis-profile=long` searches far more, with a fresh seed, by hand.
+settings.register_profile("short", max_examples=30, derandomize=True, database=None, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("long", max_examples=1000, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("short")
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SITE = ROOT / "data" / "sample" / "site"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from flows.cli import main
 from tasks.records import coerce_doc, make_doc, read_jsonl, repair_text
 from tasks.steps import per_doc, run_steps
 from tasks.store import StageDir, read_shard, write_shard
@@ -130,3 +131,10 @@ def test_a_step_that_raises_on_every_record_is_a_bug_and_raises():
     docs = [make_doc("a", "一", signals="坏"), make_doc("b", "二", signals="坏")]
     with pytest.raises(AttributeError):
         run_steps("quality", [_FragileStep()], docs)
+
+
+@pytest.mark.xfail(strict=True, reason="mixture's plan raises on a batch whose documents hold no text (weights sum to 0); reported, not this issue's file")
+def test_liandan_step_mixture_on_records_without_text(tmp_path):
+    src = tmp_path / "urls.jsonl"
+    src.write_text('{"url": "http://a.cn/1"}\n{"url": "http://a.cn/2"}\n', encoding="utf-8")
+    assert main(["step", "mixture", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
