@@ -175,7 +175,8 @@ def test_save_then_load_gives_identical_scores_and_no_pickle(model, tmp_path):
     assert np.array_equal(loaded.probabilities(texts), model.probabilities(texts))
     assert loaded.digest == model.digest and loaded.tag == model.tag
     meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    assert meta["version"] == "quality_v1" and meta["features"]["hash_bits"] == 20
+    assert meta["version"] == "quality_v2" and meta["features"]["hash_bits"] == 20  # v2: the reference LM inside
+    assert meta["reference_lm"]["order"] == 3
     meta["digest"] = "0" * 64
     (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelError, match="does not match"):
@@ -186,7 +187,8 @@ def test_every_label_is_needed(tmp_path):
     path = tmp_path / "two.jsonl"
     rows = [{"text": f"{t}第{i}条", "label": label} for i in range(5) for t, label in ((NEWS[0], "high"), (SPAM[0], "low"))]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = QualityConfig(seed_path=str(path))
+    # evidence labels off: corruptions alone would add the medium label
+    cfg = QualityConfig(seed_path=str(path), corruptions=False, boilerplate_paths=[], reference_max_examples=0)
     with pytest.raises(ValueError, match="at least 2 examples"):
         train_classifier(collect_examples(cfg), cfg)
 

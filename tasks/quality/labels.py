@@ -72,10 +72,11 @@ def weak_labels(
     by_label: dict[str, list[Example]] = {label: [] for label in LABELS}
     seen: set[str] = set()
 
-    def add(text: str, label: str, reason: str) -> None:
+    def add(text: str, label: str, reason: str, source: str = "") -> None:
         if text and len(text) >= min_chars and text not in seen:
             seen.add(text)
-            by_label[label].append({"text": text, "label": label, "reason": reason, "origin": "weak"})
+            example = {"text": text, "label": label, "reason": reason, "origin": "weak"}
+            by_label[label].append(example | {"source": source} if source else example)
 
     for folder in stage_dirs:
         stage = StageDir(Path(folder))
@@ -89,7 +90,7 @@ def weak_labels(
                 cols = _columns(path, ("text", "source"))
                 for text, source in zip(cols["text"], cols["source"]):
                     if source in source_labels:
-                        add(text, source_labels[source], f"kept by {stage.root.name}, source {source}")
+                        add(text, source_labels[source], f"kept by {stage.root.name}, source {source}", source)
     rng = np.random.default_rng(seed)
     out: list[Example] = []
     for label in LABELS:
@@ -99,6 +100,19 @@ def weak_labels(
             rows = [rows[i] for i in keep]
         out.extend(rows)
     return out
+
+
+def kept_texts(stage_dirs: Iterable[Path], sources: Sequence[str], min_chars: int = 20) -> list[str]:
+    """Return the kept documents' texts of the given sources in stage folders (the trusted text for the reference LM)."""
+    wanted = set(sources)
+    texts: list[str] = []
+    if not wanted:
+        return texts
+    for folder in stage_dirs:
+        for path in StageDir(Path(folder)).shards():
+            cols = _columns(path, ("text", "source"))
+            texts.extend(t for t, s in zip(cols["text"], cols["source"]) if s in wanted and t and len(t) >= min_chars)
+    return texts
 
 
 def unlabelled_texts(stage_dirs: Iterable[Path], max_docs: int, seed: int = 0, min_chars: int = 20) -> list[dict]:

@@ -18,13 +18,17 @@ Why this model (measured on this machine's CPU, one core; benchmarks/quality_thr
 * Training. Featurising and fitting the seed set takes ~0.1 s after jieba's ~1 s load (Newton-CG over the
   ~30k hashed columns that occur); tens of thousands of weak labels take seconds.
 
+quality_v2 adds the reference character LM (tasks/quality/lm.py): its perplexity is a feature block and is
+stored on every record as ``ppl_ref``; the LM travels inside the model folder, so scoring needs nothing else.
+
 A persisted model is a folder of two files, no pickle (the chain reads model folders it did not write,
 and unpickling runs code):
 
     weights.npz   columns (int64), values (float64, columns × 3), bias (float64, 3): the non-zero rows of the
-                  (n_features × 3) weight matrix; loaded with allow_pickle=False
-    model.json    version "quality_v1", labels, score weights, feature settings, the digest of all of them,
-                  and what the model was trained on
+                  (n_features × 3) weight matrix; lm_keys (uint64), lm_logp, lm_logbow (float32): the reference
+                  LM's table; loaded with allow_pickle=False
+    model.json    version "quality_v2", labels, score weights, feature settings, the reference LM's numbers,
+                  the digest of all of them, and what the model was trained on
 
 The digest is a sha256 over the settings and the weight arrays' bytes (not the zip's bytes, which carry
 timestamps); loading recomputes and checks it, and the scoring stage stamps it on every record.
@@ -43,9 +47,10 @@ import scipy.sparse as sp
 
 from tasks.quality.config import LABELS, QualityLabel
 from tasks.quality.features import Featurizer, FeatureSettings
+from tasks.quality.lm import CharLM
 from tasks.store import atomic_write_bytes, atomic_write_json
 
-MODEL_VERSION = "quality_v1"
+MODEL_VERSION = "quality_v2"
 WEIGHTS_FILE = "weights.npz"
 META_FILE = "model.json"
 # quality_score = P(high) + 0.5·P(medium): the expected quality on a 1 / 0.5 / 0 scale. It orders documents
@@ -82,14 +87,15 @@ def tier_of(score: float, high_cutoff: float, low_cutoff: float) -> QualityLabel
     return "medium"
 
 
-def weights_digest(settings: FeatureSettings, weights: sp.csr_matrix, bias: np.ndarray) -> str:
-    """Return the sha256 of a model's settings and weights, independent of how the files were zipped."""
+def weights_digest(settings: FeatureSettings, weights: sp.csr_matrix, bias: np.ndarray, lm: CharLM) -> str:
+    """Return the sha256 of a model's settings, weights and reference LM, independent of how the files were zipped."""
     columns, values = _nonzero_rows(weights)
     h = hashlib.sha256()
     header = {"version": MODEL_VERSION, "labels": LABELS, "features": settings.to_dict()}
     h.update(json.dumps(header, sort_keys=True).encode())
     for array in (columns.astype("<i8"), values.astype("<f8"), bias.astype("<f8")):
         h.update(np.ascontiguousarray(array).tobytes())
+    lm.digest_update(h)
     return h.hexdigest()
 
 
@@ -108,9 +114,11 @@ def _nonzero_rows(weights: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class QualityModel:
-    """A trained classifier: feature settings, a sparse (n_features × 3) weight matrix and a bias per label."""
+    """A trained classifier: feature settings, the reference LM, a sparse (n_features × 3) weight matrix and a bias
+    per label."""
 
     settings: FeatureSettings
+    lm: CharLM
     weights: sp.csr_matrix
     bias: np.ndarray
     trained: dict = field(default_factory=dict)  # provenance: label counts, held-out metrics (JSON-able)
@@ -123,18 +131,18 @@ class QualityModel:
         self.bias = np.asarray(self.bias, dtype=np.float64)
         if self.weights.shape != (self.settings.n_features, len(LABELS)) or self.bias.shape != (len(LABELS),):
             raise ModelError(f"weights {self.weights.shape} and bias {self.bias.shape} do not fit {self.settings}")
-        self.digest = weights_digest(self.settings, self.weights, self.bias)
+        self.digest = weights_digest(self.settings, self.weights, self.bias, self.lm)
 
     @property
     def featurizer(self) -> Featurizer:
         """The model's featurizer, built on first use (jieba's dictionary loads once per model object)."""
         if self._featurizer is None:
-            self._featurizer = Featurizer(self.settings)
+            self._featurizer = Featurizer(self.settings, self.lm)
         return self._featurizer
 
     @property
     def tag(self) -> str:
-        """Return the version and short digest stamped on scored records: ``quality_v1:1a2b3c4d5e6f``."""
+        """Return the version and short digest stamped on scored records: ``quality_v2:1a2b3c4d5e6f``."""
         return f"{MODEL_VERSION}:{self.digest[:12]}"
 
     def probabilities_of(self, features: sp.csr_matrix) -> np.ndarray:
@@ -146,6 +154,11 @@ class QualityModel:
         """Return the (n, 3) label probabilities (LABELS order) of texts."""
         return self.probabilities_of(self.featurizer(texts))
 
+    def scores_and_perplexities(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (each text's quality_score, its reference-LM perplexity), featurising once."""
+        features, ppl = self.featurizer.featurize(texts)
+        return quality_scores(self.probabilities_of(features)), ppl
+
     def scores(self, texts: list[str]) -> np.ndarray:
         """Return each text's quality_score in [0, 1]."""
         return quality_scores(self.probabilities(texts))
@@ -156,13 +169,14 @@ class QualityModel:
         folder.mkdir(parents=True, exist_ok=True)
         columns, values = _nonzero_rows(self.weights)
         buf = io.BytesIO()
-        np.savez_compressed(buf, columns=columns, values=values, bias=self.bias)
+        np.savez_compressed(buf, columns=columns, values=values, bias=self.bias, **self.lm.to_arrays())
         atomic_write_bytes(folder / WEIGHTS_FILE, buf.getvalue())
         meta = {
             "version": MODEL_VERSION,
             "labels": list(LABELS),
             "score_weights": list(SCORE_WEIGHTS),
             "features": self.settings.to_dict(),
+            "reference_lm": self.lm.to_dict(),
             "digest": self.digest,
             "trained": self.trained,
         }
@@ -171,7 +185,7 @@ class QualityModel:
 
     @classmethod
     def load(cls, folder: Path) -> QualityModel:
-        """Return the model saved in ``folder``; raise ModelError when it is not a quality_v1 model or is damaged."""
+        """Return the model saved in ``folder``; raise ModelError when it is not a quality_v2 model or is damaged."""
         folder = Path(folder)
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
         if not meta_path.exists() or not weights_path.exists():
@@ -185,11 +199,16 @@ class QualityModel:
         settings = FeatureSettings.from_dict(meta["features"])
         with np.load(weights_path, allow_pickle=False) as npz:
             columns, values, bias = npz["columns"], npz["values"], npz["bias"]
+            try:
+                lm = CharLM.from_saved(meta.get("reference_lm", {}), npz)
+            except (KeyError, ValueError) as e:
+                raise ModelError(f"{weights_path}: {e}") from e
         in_range = not len(columns) or 0 <= columns.min() <= columns.max() < settings.n_features
         if values.shape != (len(columns), len(LABELS)) or not in_range:
             shape = f"{len(columns)} columns and values {values.shape}"
             raise ModelError(f"{weights_path}: {shape} do not fit {settings.n_features} features")
-        model = cls(settings, _rows_to_weights(columns, values, settings.n_features), bias, trained=meta.get("trained", {}))
+        weights = _rows_to_weights(columns, values, settings.n_features)
+        model = cls(settings, lm, weights, bias, trained=meta.get("trained", {}))
         if model.digest != meta.get("digest"):
             stored = str(meta.get("digest"))[:12]
             raise ModelError(f"{folder}: weights digest {model.digest[:12]} does not match model.json's {stored}")
@@ -200,6 +219,7 @@ def fit_model(
     features: sp.csr_matrix,
     labels: list[QualityLabel],
     settings: FeatureSettings,
+    lm: CharLM,
     C: float = 3.0,
     max_iter: int = 200,
     balanced: bool = True,
@@ -223,4 +243,4 @@ def fit_model(
     coef[:, clf.classes_] = clf.coef_.T  # classes_ is 0, 1, 2 in order; indexed anyway, never assumed
     bias = np.zeros(len(LABELS))
     bias[clf.classes_] = clf.intercept_
-    return QualityModel(settings, _rows_to_weights(used.astype(np.int64), coef, features.shape[1]), bias)
+    return QualityModel(settings, lm, _rows_to_weights(used.astype(np.int64), coef, features.shape[1]), bias)

@@ -1,8 +1,10 @@
 """The quality stage as steps: score each document with the classifier, then route it by its tier.
 
-Score, then decide: ``QualityScorer`` adds ``quality_score`` (0-1), ``quality_tier`` and ``quality_model``
-(the model's version and digest) to every document; ``QualityRouter`` then looks up the tier's action in
-the config — keep, strict (re-check the clean stage's stored ``signals`` against stricter thresholds) or
+Score, then decide: ``QualityScorer`` adds ``quality_score`` (0-1), ``quality_tier``, ``quality_model``
+(the model's version and digest), ``ppl_ref`` (the reference LM's per-character perplexity) and ``ppl_bucket``
+(CCNet's head / middle / tail by the configured perplexity cut-offs) to every document; ``QualityRouter`` then
+rejects a document above ``max_ppl_ref`` when that threshold is on, and otherwise looks up the tier's action
+in the config — keep, strict (re-check the clean stage's stored ``signals`` against stricter thresholds) or
 reject — so re-routing is a config change, and re-tuning the cut-offs needs no new model.
 """
 
@@ -22,6 +24,7 @@ STAGE = "quality"
 
 QualityReason = Literal[
     "quality",  # the tier's action is reject (detail: score and tier)
+    "quality_ppl",  # ppl_ref above max_ppl_ref (detail: the perplexity and the limit)
     "quality_strict_spam_hits",  # strict: spam-category keyword hits above strict.max_spam_hits
     "quality_strict_spam_contact",  # strict: contact calls above strict.max_spam_contact
     "quality_strict_chatter_ratio",  # strict: chatter above strict.max_chatter_ratio
@@ -35,16 +38,32 @@ QualityReason = Literal[
 ]
 QUALITY_REASONS: tuple[str, ...] = get_args(QualityReason)
 SCORE, TIER, MODEL = "quality_score", "quality_tier", "quality_model"  # the columns this stage adds
+PPL, PPL_BUCKET = "ppl_ref", "ppl_bucket"
+PplBucket = Literal["head", "middle", "tail"]
+
+
+def ppl_bucket(ppl: float, head_max: float, tail_min: float) -> PplBucket:
+    """Return CCNet's bucket of a perplexity: head at or below head_max, tail above tail_min, else middle.
+
+    >>> ppl_bucket(40.0, 60.0, 150.0), ppl_bucket(90.0, 60.0, 150.0), ppl_bucket(400.0, 60.0, 150.0)
+    ('head', 'middle', 'tail')
+    """
+    if ppl <= head_max:
+        return "head"
+    return "tail" if ppl > tail_min else "middle"
 
 
 @dataclass
 class QualityScorer:
-    """Batch step: add quality_score, quality_tier and quality_model to each document, ``batch_size`` at a time."""
+    """Batch step: add quality_score, quality_tier, quality_model, ppl_ref and ppl_bucket to each document,
+    ``batch_size`` at a time."""
 
     model: QualityModel
     high_cutoff: float = 0.65
     low_cutoff: float = 0.3
     batch_size: int = 1024
+    ppl_head_max: float = 60.0
+    ppl_tail_min: float = 150.0
     name: str = "score_quality"
 
     def __call__(self, docs: list[Doc]) -> list[Doc]:
@@ -53,10 +72,12 @@ class QualityScorer:
         for start in range(0, len(docs), self.batch_size):
             batch = docs[start : start + self.batch_size]
             texts = [d.get("text") if isinstance(d.get("text"), str) else "" for d in batch]
-            scores = quality_scores(self.model.probabilities(texts))
-            for doc, score in zip(batch, scores):
-                score = round(float(score), 6)
-                out.append({**doc, SCORE: score, TIER: tier_of(score, self.high_cutoff, self.low_cutoff), MODEL: tag})
+            scores, perplexities = self.model.scores_and_perplexities(texts)
+            for doc, score, ppl in zip(batch, scores, perplexities):
+                score, ppl = round(float(score), 6), round(float(ppl), 3)
+                tier = tier_of(score, self.high_cutoff, self.low_cutoff)
+                bucket = ppl_bucket(ppl, self.ppl_head_max, self.ppl_tail_min)
+                out.append({**doc, SCORE: score, TIER: tier, MODEL: tag, PPL: ppl, PPL_BUCKET: bucket})
         return out
 
     def tally(self, results: list[Doc]) -> dict[str, int]:
@@ -65,6 +86,7 @@ class QualityScorer:
         for doc in results:
             counts[f"tier.{doc[TIER]}"] += 1
             counts[f"source.{doc.get('source') or 'unknown'}.{doc[TIER]}"] += 1
+            counts[f"ppl.{doc[PPL_BUCKET]}"] += 1
         return dict(counts)
 
 
@@ -105,7 +127,9 @@ class QualityRouter:
         return [self.route(doc) for doc in docs]
 
     def route(self, doc: Doc) -> Doc | Reject:
-        """Return the document, or why it leaves: ``quality`` or ``quality_strict_<signal>``."""
+        """Return the document, or why it leaves: ``quality_ppl``, ``quality`` or ``quality_strict_<signal>``."""
+        if self.cfg.max_ppl_ref and doc[PPL] > self.cfg.max_ppl_ref:
+            return Reject("quality_ppl", f"ppl_ref {doc[PPL]} > {self.cfg.max_ppl_ref}")
         tier = doc[TIER]
         action = self.cfg.action(tier)
         if action == "reject":
@@ -129,4 +153,5 @@ class QualityRouter:
 
 def build_steps(cfg: QualityConfig, model: QualityModel) -> list[Step]:
     """Return the quality stage's steps, in order; the model (and its jieba segmenter) is built once by the caller."""
-    return [QualityScorer(model, cfg.high_cutoff, cfg.low_cutoff, cfg.batch_size), QualityRouter(cfg)]
+    scorer = QualityScorer(model, cfg.high_cutoff, cfg.low_cutoff, cfg.batch_size, cfg.ppl_head_max, cfg.ppl_tail_min)
+    return [scorer, QualityRouter(cfg)]
