@@ -61,6 +61,9 @@ NUMERALS = {"零〇": "0", "一壹幺": "1", "二贰两": "2", "三叁": "3", "�
 _SEPARATORS = " \t*·・\\-_|丨/\\\\.~"
 _SPACED_RUN = re.compile(rf"[^\W_](?:[{_SEPARATORS}]{{1,2}}[^\W_]){{2,}}")
 _SEPARATOR_RUN = re.compile(rf"[{_SEPARATORS}]+")
+# The cheap test that a text may hold a spaced run: it starts with a separator, which re scans for by
+# character set, and Chinese text holds few of them (the full pattern tries every position: ~4x slower).
+_SPACED_SEED = re.compile(rf"[{_SEPARATORS}]{{1,2}}[^\W_][{_SEPARATORS}]")
 # Contact marks, on the folded text (lower case, half-width). An address ends at its top-level domain; an ID
 # follows a contact word and a colon (or a space); digits of a phone or QQ number; pushy punctuation.
 _TLD = "com|net|org|cn|cc|vip|top|xyz|me|tv|app|club|site|live|info|co|io|bet|win|fun"
@@ -75,6 +78,8 @@ _MARKS = re.compile(
 _CLAUSE = re.compile(r"[^。！？!?；;，,]+[。！？!?；;，,]*|[。！？!?；;，,]+")
 _SENTENCE_ENDS = frozenset("。！？!?；;")
 BRIDGE_CHARS = 12  # up to two clauses this short together between two ad clauses are part of the ad (信誉保证)
+RECENT_SCANS = 4096  # a batch or two of documents …
+RECENT_CHARS = 16_000_000  # … but never more than ~64 MB of remembered text
 HOOK_CHARS = 5  # a sentence this short right before an ad opens it (急用钱？)
 LEAD_CHARS = 8  # an ad that starts this far inside its first clause leaves the clause's head
 
@@ -94,6 +99,23 @@ def _fold_table() -> dict[int, str]:
         for c in chars:
             table[ord(c)] = to
     return table
+
+
+@lru_cache(maxsize=1)
+def _foldable() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Return the patterns of what fold_text rewrites: runs of foldable characters, runs of Chinese numerals.
+
+    Rewriting only the matches costs a regex scan (a character-set search, fast where nothing matches),
+    not a dictionary lookup per character as str.translate does. Numerals count only in runs of three
+    (八八八, 一刀九九九): a lone 一 is everywhere in Chinese, so lexicon words are folded both ways.
+    """
+    numerals = "".join(NUMERALS)
+    others = "".join(sorted(chr(cp) for cp in _fold_table() if chr(cp) not in numerals))
+    return re.compile(f"[{re.escape(others)}]+"), re.compile(f"[{numerals}]{{3,}}")
+
+
+def _fold_match(m: re.Match[str]) -> str:
+    return m.group().translate(_fold_table())
 
 
 @dataclass(frozen=True)
@@ -116,8 +138,9 @@ def fold_text(text: str) -> tuple[str, Folded]:
     >>> fold_text("澳 门 新 莆 京ＶＩＰ，加 V 信")[1].text
     '澳门新葡京vip,加v信'
     """
-    same = text.translate(_fold_table())
-    if not _SPACED_RUN.search(same):
+    chars, numerals = _foldable()
+    same = numerals.sub(_fold_match, chars.sub(_fold_match, text))
+    if not _SPACED_SEED.search(same) or not _SPACED_RUN.search(same):
         return same, Folded(same)
     pieces: list[str] = []
     gaps_at: list[int] = []
@@ -137,6 +160,14 @@ def fold_text(text: str) -> tuple[str, Folded]:
 def fold_word(word: str) -> str:
     """Return a lexicon word as the folded text would spell it (no spaces)."""
     return "".join(word.translate(_fold_table()).split())
+
+
+def fold_word_but_numerals(word: str) -> str:
+    """Return a lexicon word folded except for its Chinese numerals: a text without a run of three numerals
+    or another foldable character is matched as it is, and 一刀999 must still meet 一刀999."""
+    table = _fold_table()
+    numerals = "".join(NUMERALS)
+    return "".join("".join(c if c in numerals else c.translate(table) for c in word).split())
 
 
 @dataclass
@@ -171,7 +202,7 @@ def _automaton(kinds: dict[str, set[str]]) -> _Automaton:
 
     meta: dict[str, str] = {}
     for kind, words in kinds.items():
-        for word in sorted(filter(None, map(fold_word, words))):
+        for word in sorted({*map(fold_word, words), *map(fold_word_but_numerals, words)} - {""}):
             meta.setdefault(word, kind)
     matcher = ahocorasick_rs.AhoCorasick(
         list(meta), matchkind=ahocorasick_rs.MatchKind.LeftmostLongest, implementation=ahocorasick_rs.Implementation.DFA
@@ -206,6 +237,9 @@ class SpamLexicon:
     short_line_cover: float = 0.6
     _ads: _Automaton = field(init=False, repr=False)
     _context: _Automaton = field(init=False, repr=False)
+    # The scans of the latest texts: the scorer rescans what the span remover left unchanged (most texts)
+    _recent: dict[str, SpamScan] = field(init=False, repr=False, default_factory=dict)
+    _recent_chars: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         kinds: dict[str, set[str]] = {}
@@ -219,7 +253,17 @@ class SpamLexicon:
         self._context = _automaton({CONTEXT: set(bundled_words("spam/context.txt"))})
 
     def scan(self, text: str) -> SpamScan:
-        """Return the hits per kind and the ad spans of ``text``."""
+        """Return the hits per kind and the ad spans of ``text`` (remembered for the latest few thousand texts)."""
+        found = self._recent.get(text)
+        if found is None:
+            if len(self._recent) >= RECENT_SCANS or self._recent_chars + len(text) > RECENT_CHARS:
+                self._recent.clear()
+                self._recent_chars = 0
+            found = self._recent[text] = self._scan(text)
+            self._recent_chars += len(text)
+        return found
+
+    def _scan(self, text: str) -> SpamScan:
         same, folded = fold_text(text)
         hits: dict[str, int] = {}
         keyword_chars = 0
