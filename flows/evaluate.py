@@ -1,0 +1,198 @@
+"""Evaluation in the flows: an ``evaluate-<stage>`` child run per model, the stage comparison on the parent run,
+and the gate that moves ``liandan-chat@champion``.
+
+The metrics come from ``tasks.evaluate.stage.evaluate_model``; this module logs them, skips a model already
+evaluated on the same sets (a done-record keyed by the model's files, the config and the sets), and talks to
+the registry. A version that does not pass the gate stays ``candidate`` and carries the reason as the tags
+``gate.decision`` / ``gate.reason`` (on the version and on the evaluate run) and a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
+from prefect.artifacts import create_table_artifact
+
+from flows.runs import RunContext, tracked_stage
+from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.gate import GateDecision, gate_decision
+from tasks.evaluate.stage import EvalResult, evaluate_model
+from tasks.store import read_done, stage_digest, write_done
+from tasks.train.resume import path_digest
+
+EVALUATE = "evaluate"
+CANDIDATE_ALIAS = "candidate"
+CHART_GROUPS = (("ppl.", "perplexity (lower is better)"), ("arith.", "arithmetic accuracy"), ("icl.", "in-context sentiment"), ("mc.", "multiple choice"), ("gen.", "answer format"))
+
+
+@task(name="evaluate_model")
+def evaluate_model_task(model_dir: str, cfg: EvalConfig, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()) -> EvalResult:
+    """Return every metric of the model in ``model_dir`` (``tasks.evaluate.stage.evaluate_model``)."""
+    return evaluate_model(model_dir, cfg, pack_dir, pack_tokenizer_dir, seen_questions)
+
+
+def evaluate_stage(
+    ctx: RunContext, cfg: EvalConfig, stage: str, model_dir: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()
+) -> tuple[EvalResult, str]:
+    """Evaluate the model ``stage`` made in its ``evaluate-<stage>`` child run; return the result and the run's id.
+
+    A model evaluated before with the same files, config and sets is not evaluated again (``stage_skipped`` 1).
+    """
+    seen = hashlib.sha256("\n".join(sorted(seen_questions)).encode("utf-8")).hexdigest()[:16]
+    inputs = [path_digest(model_dir), path_digest(pack_dir) if pack_dir else "", seen]
+    digest = stage_digest(cfg, inputs)
+    folder = ctx.store.stage(EVALUATE).root / stage
+    child = ctx.tracker.start_stage(EVALUATE, cfg, run_name=f"evaluate-{stage}")
+    with tracked_stage(ctx, child):
+        ctx.tracker.client.set_tag(child, "liandan.evaluated_stage", stage)
+        ctx.tracker.log_params(child, {"evaluate.model_dir": model_dir})
+        done = read_done(folder, digest)
+        result = EvalResult.from_dict(done) if done else evaluate_model_task(model_dir, cfg, pack_dir, pack_tokenizer_dir, frozenset(seen_questions))
+        if not done:
+            write_done(folder, digest, result.to_dict())
+        ctx.tracker.log_metrics(child, result.metrics | {"seconds": result.seconds, "stage_skipped": float(bool(done))})
+        ctx.tracker.client.set_tag(child, "eval.digest", result.eval_digest)
+        if result.notes:
+            ctx.tracker.client.set_tag(child, "eval.notes", "; ".join(result.notes)[:5000])
+        if result.samples:
+            ctx.tracker.client.log_table(child, data=_columns(result.samples), artifact_file="eval_samples.json")
+        ctx.tracker.client.log_dict(child, result.to_dict(), "evaluation.json")
+    logger = _logger()
+    logger.info("evaluate-%s: %s", stage, ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.metrics.items())))
+    for note in result.notes:
+        logger.info("evaluate-%s: %s", stage, note)
+    return result, child
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    """Return the Prefect run logger inside a flow or task, else this module's logger (the gate also runs from tests and scripts)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    return {key: [row.get(key) for row in rows] for key in rows[0]}
+
+
+def comparison_rows(results: dict[str, EvalResult]) -> list[dict]:
+    """Return one row per metric with each stage's value (stages in chain order, as given), for the tables.
+
+    >>> comparison_rows({"base": EvalResult({"ppl.heldout": 900.0}), "sft": EvalResult({"ppl.heldout": 700.0, "arith.cot": 0.1})})
+    [{'metric': 'arith.cot', 'base': None, 'sft': 0.1}, {'metric': 'ppl.heldout', 'base': 900.0, 'sft': 700.0}]
+    """
+    metrics = sorted({m for r in results.values() for m in r.metrics})
+    return [{"metric": m, **{stage: r.metrics.get(m) for stage, r in results.items()}} for m in metrics]
+
+
+def comparison_chart(results: dict[str, EvalResult]):
+    """Return a matplotlib Figure: one panel per metric group, one bar per stage for each metric."""
+    from matplotlib.figure import Figure  # the object API: no pyplot global state, safe off the main thread
+
+    stages = list(results)
+    groups = [(prefix, title, sorted({m for r in results.values() for m in r.metrics if m.startswith(prefix) and not m.endswith((".problems", ".questions"))})) for prefix, title in CHART_GROUPS]
+    groups = [g for g in groups if g[2]]
+    fig = Figure(figsize=(4.2 * max(len(groups), 1), 3.6))
+    width = 0.8 / max(len(stages), 1)
+    for i, (_, title, metrics) in enumerate(groups):
+        ax = fig.add_subplot(1, len(groups), i + 1)
+        for j, stage in enumerate(stages):
+            values = [results[stage].metrics.get(m, 0.0) for m in metrics]
+            ax.bar([k + j * width for k in range(len(metrics))], values, width, label=stage)
+        ax.set_xticks([k + width * (len(stages) - 1) / 2 for k in range(len(metrics))], [m.split(".", 1)[1] for m in metrics], rotation=30, fontsize=7)
+        ax.set_title(title, fontsize=9)
+        if title.startswith("perplexity"):
+            ax.set_yscale("log")
+    if groups:
+        fig.axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def publish_comparison(ctx: RunContext, results: dict[str, EvalResult]) -> list[dict]:
+    """Log the stage comparison (table, markdown, chart) on the flow's parent run and as a Prefect table; return the rows."""
+    rows = comparison_rows(results)
+    if not rows:
+        return rows
+    parent = ctx.tracker.parent_run_id
+    ctx.tracker.client.log_table(parent, data=_columns(rows), artifact_file="evaluation/comparison.json")
+    header = "| metric | " + " | ".join(results) + " |\n|---|" + "---|" * len(results)
+    lines = [f"| {r['metric']} | " + " | ".join("—" if r[s] is None else f"{r[s]:.4g}" for s in results) + " |" for r in rows]
+    ctx.tracker.client.log_text(parent, "\n".join([header, *lines]) + "\n", "evaluation/comparison.md")
+    ctx.tracker.client.log_figure(parent, comparison_chart(results), "evaluation/comparison.png")
+    create_table_artifact(
+        table=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
+        key="evaluation-comparison",
+        description=f"Evaluation of every model stage of run `{ctx.name}` ({' → '.join(results)}). [MLflow run]({ctx.tracker.run_url()})",
+    )
+    return rows
+
+
+def champion_metrics(client, cfg: EvalConfig, result: EvalResult, evaluate_champion) -> tuple[str, dict[str, float]] | None:
+    """Return the current champion's version and its metrics on the candidate's sets, or None when there is none.
+
+    Metrics stored on the version under the same ``eval.digest`` are reused; otherwise ``evaluate_champion(uri)``
+    evaluates the champion again on the candidate's sets.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(cfg.registered_model, cfg.champion_alias)
+    except MlflowException:
+        return None
+    tags = version.tags or {}
+    if tags.get("eval.digest") == result.eval_digest:
+        return str(version.version), {k.removeprefix("eval.metric."): float(v) for k, v in tags.items() if k.startswith("eval.metric.")}
+    return str(version.version), evaluate_champion(f"models:/{cfg.registered_model}/{version.version}").metrics
+
+
+def download_model(uri: str, tracking_uri: str, dst: Path) -> Path:
+    """Return a local folder holding the model at a registry or run URI (``models:/name@alias``, ``models:/name/3``, ``runs:/id/model``)."""
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=tracking_uri))
+
+
+def promote_chat_model(
+    ctx: RunContext, cfg: EvalConfig, source: str, source_run_id: str, result: EvalResult, eval_run_id: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()
+) -> tuple[str, GateDecision]:
+    """Register the final chat model (``source``, a ``runs:/…`` URI) as a new version of ``cfg.registered_model``, alias
+    ``candidate``; move ``cfg.champion_alias`` to it only when the gate passes. Return the version and the decision."""
+    from mlflow.exceptions import MlflowException
+
+    from tasks.tracking import resolve_tracking_uri
+
+    client = ctx.tracker.client
+    tracking_uri = resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir)
+
+    def evaluate_champion(uri: str) -> EvalResult:
+        with tempfile.TemporaryDirectory(prefix="liandan-champion-") as tmp:
+            return evaluate_model(download_model(uri, tracking_uri, Path(tmp)), cfg, pack_dir, pack_tokenizer_dir, seen_questions)
+
+    champion = champion_metrics(client, cfg, result, evaluate_champion)
+    decision = gate_decision(result.metrics, champion[1] if champion else None, list(cfg.gate_metrics), cfg.gate_tolerance)
+    try:
+        client.create_registered_model(cfg.registered_model, description="The chain's final chat model; alias champion marks the best one the evaluation gate let through.")
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    label = "promoted" if decision.promote else "refused"
+    tags = {"eval.digest": result.eval_digest, "gate.decision": label, "gate.reason": decision.summary[:5000], "gate.champion_version": champion[0] if champion else ""}
+    tags |= {f"eval.metric.{k}": repr(float(v)) for k, v in result.metrics.items()}
+    version = client.create_model_version(cfg.registered_model, source=source, run_id=source_run_id, tags=tags).version
+    client.set_registered_model_alias(cfg.registered_model, CANDIDATE_ALIAS, version)
+    if decision.promote:
+        client.set_registered_model_alias(cfg.registered_model, cfg.champion_alias, version)
+    for key in ("gate.decision", "gate.reason"):
+        client.set_tag(eval_run_id, key, tags[key])
+    client.set_tag(eval_run_id, "gate.version", str(version))
+    _logger().info(
+        "gate: %s version %s %s (%s)", cfg.registered_model, version, f"is {cfg.champion_alias}" if decision.promote else f"stays {CANDIDATE_ALIAS}", decision.summary
+    )
+    return str(version), decision
