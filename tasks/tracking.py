@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +46,14 @@ def flatten_params(cfg: BaseModel) -> dict[str, str]:
         text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
         out[key] = text[:PARAM_VALUE_LIMIT]
     return out
+
+
+_METRIC_UNSAFE = re.compile(r"[^\w./: -]")
+
+
+def metric_name(key: str) -> str:
+    """Return ``key`` as MLflow accepts a metric name: a character it refuses (from a source name in the data: U+FFFD, a symbol) becomes ``_``."""
+    return _METRIC_UNSAFE.sub("_", key)[:250]
 
 
 def stats_metrics(stats: dict) -> dict[str, float]:
@@ -138,14 +147,14 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        items = [Metric(metric_name(k), float(v), now, step) for k, v in metrics.items()]
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i : i + 500])
 
     def log_metric_history(self, run_id: str, steps: list[dict[str, float]]) -> None:
         """Log one dict of metrics per step (step = its index), batched: a curve made outside a trainer."""
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for step, metrics in enumerate(steps) for k, v in metrics.items()]
+        items = [Metric(metric_name(k), float(v), now, step) for step, metrics in enumerate(steps) for k, v in metrics.items()]
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i : i + 500])
 

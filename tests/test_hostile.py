@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,29 @@ def test_liandan_step_mixture_on_records_without_text(tmp_path):
     src = tmp_path / "urls.jsonl"
     src.write_text('{"url": "http://a.cn/1"}\n{"url": "http://a.cn/2"}\n', encoding="utf-8")
     assert main(["step", "mixture", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_data_flow_with_hostile_lines_in_its_input_rejects_them_and_balances(tmp_path, mlflow_uri, capsys):
+    from flows.data import build_corpus
+    from flows.recipe import RunConfig
+    from tasks.crawl.config import CrawlConfig
+    from tasks.store import audit_run
+
+    gold = sorted((Path(__file__).resolve().parent.parent / "data" / "sample" / "gold").rglob("*.txt"))[:10]
+    good = [json.dumps({"url": f"http://a.cn/{i}", "text": p.read_text(encoding="utf-8"), "source": p.parent.name}, ensure_ascii=False).encode() for i, p in enumerate(gold)]
+    dump = tmp_path / "dump.jsonl"
+    _write_lines(dump, [*good[:3], b"\xff\xfe\x00garbage", good[3][:-2] + b'\\ud800\xff"}', b"not json", *good[4:], b'{"text": 3}'])
+    run = RunConfig(name="hostile", runs_dir=str(tmp_path / "runs"), experiment="test-hostile", tracking_uri=mlflow_uri, shard_docs=4)
+    run_dir = Path(build_corpus(run=run, crawl=CrawlConfig(inputs=[str(dump)])))
+
+    crawl = json.loads((run_dir / "crawl" / "stats.json").read_text(encoding="utf-8"))
+    assert (crawl["docs_in"], crawl["docs_kept"]) == (len(good) + 3, len(good)) and crawl["rejected_by_reason"] == {"invalid_record": 3}
+    details = [r["detail"] for r in read_records_of(run_dir / "crawl" / "rejected")]
+    assert sorted(d.split(":")[0] for d in details) == sorted(["line 4", "line 6", f"line {len(good) + 3}"])  # the surrogate line is kept, repaired
+    assert all(not r.problems for r in audit_run(run_dir)), [(r.stage, r.problems) for r in audit_run(run_dir)]
+    assert main(["audit", str(run_dir)]) == 0
+
+
+def read_records_of(folder: Path) -> list[dict]:
+    return [row for shard in sorted(folder.glob("part-*.parquet")) for row in read_shard(shard)]
