@@ -57,7 +57,7 @@ class DeploymentSpec:
     description: str
     cron: str | None = None  # None: runs only when triggered (UI, API, automation)
     recipe_overrides: tuple[str, ...] = ()  # section.key=value applied to the recipe for this deployment only
-    fixed: dict[str, str | list[str]] = field(default_factory=dict)  # flow parameters that are not recipe sections
+    fixed: dict[str, str | bool | list[str]] = field(default_factory=dict)  # flow parameters that are not recipe sections
     tags: tuple[str, ...] = ()
 
 
@@ -76,7 +76,7 @@ TRAIN = DeploymentSpec(
     entrypoint=TRAIN_ENTRYPOINT,
     pool=TRAIN_POOL,
     cron="0 4 * * 6",
-    fixed={"data_stage": "mixture", "align_stages": list(ALIGN_STAGES)},
+    fixed={"data_stage": "mixture", "allow_undeidentified": False, "align_stages": list(ALIGN_STAGES)},
     description="Weekly training on the recipe's run folder (base model on the mixture, then SFT → distil → DPO → GRPO); also runs on each finished nightly data run's folder.",
     tags=("liandan", "train", "gpu"),
 )
@@ -96,7 +96,7 @@ def load_flow(spec: DeploymentSpec, root: Path = ROOT) -> Flow:
     return Flow.from_source(source=str(root), entrypoint=spec.entrypoint)
 
 
-def flow_parameters(flow: Flow, recipe: Recipe, fixed: dict[str, str | list[str]]) -> dict:
+def flow_parameters(flow: Flow, recipe: Recipe, fixed: dict[str, str | bool | list[str]]) -> dict:
     """Return the recipe sections the flow's signature takes, as JSON, plus the fixed parameters (which it must take)."""
     accepted = inspect.signature(flow.fn).parameters
     unknown = sorted(set(fixed) - set(accepted))

@@ -107,4 +107,5 @@ def test_deid_task_reuses_its_name_tagger(tmp_path):
     steps = cached_steps(f"{STAGE}:{config_digest(cfg)}", lambda: pytest.fail("the deid steps were built again"))
     assert [step.name for step in steps] == ["mask_pii"]
     masked = [row["text"] for p in sorted((tmp_path / "out").glob("part-*.parquet")) for row in read_records([p])]
-    assert masked == ["记者<PERSON>报道，联系电话<PHONE>。", "患者<PERSON>今天出院。"]
+    # contextual names: a reporter's byline stays, a patient is a private person (numbered per document)
+    assert masked == ["记者王建国报道，联系电话<PHONE>。", "患者<PERSON_1>今天出院。"]
