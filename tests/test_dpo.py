@@ -134,6 +134,8 @@ def test_train_dpo_moves_the_policy_and_not_the_reference(tiny_base, tmp_path):
     from tasks.tokenize.train import load_tokenizer
 
     assert len(load_tokenizer(summary["model_dir"])) == len(load_tokenizer(tokenizer_dir))  # the tokenizer travels with the model
+    im_end = load_tokenizer(tokenizer_dir).convert_tokens_to_ids("<|im_end|>")
+    assert im_end in trained.generation_config.eos_token_id  # the saved model stops at the end of the assistant turn, as SFT's does
 
 
 def test_train_dpo_refuses_when_no_pair_has_a_gap(tiny_base, tmp_path):
@@ -141,3 +143,24 @@ def test_train_dpo_refuses_when_no_pair_has_a_gap(tiny_base, tmp_path):
     cfg = DPOConfig(pairs_source="on_policy", num_prompts=2, samples_per_prompt=2, max_new_tokens=4, min_reward_gap=3.0, max_steps=1)
     with pytest.raises(ValueError, match="no preference pairs"):
         train_dpo(cfg, str(model_dir), str(tokenizer_dir), str(tmp_path / "dpo"))
+
+
+def test_on_policy_samples_end_with_the_assistant_turn(tiny_base):
+    """A policy that has learnt to reply and then go on with a made-up user turn: its sampled answers stop at `<|im_end|>`."""
+    from tasks.tokenize.train import load_tokenizer
+
+    model_dir, tokenizer_dir = tiny_base
+    tokenizer, model = load_tokenizer(tokenizer_dir), load_model_strict(str(model_dir))
+    prompt = [{"role": "user", "content": "小明有3本书，小红有4本，一共几本？"}]
+    conversation = [*prompt, {"role": "assistant", "content": "<answer>7</answer>"}, {"role": "user", "content": "再见"}, {"role": "assistant", "content": "明天见"}]
+    ids = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), return_tensors="pt", add_special_tokens=False).input_ids
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with torch_threads(1):
+        for _ in range(150):
+            loss = model(input_ids=ids, labels=ids).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        samples = sample_completions(model, tokenizer, [prompt], DPOConfig(samples_per_prompt=3, temperature=0.05, max_new_tokens=24))
+    assert samples == [["<answer>7</answer>"] * 3]

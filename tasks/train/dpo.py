@@ -11,7 +11,6 @@ Writes ``<output_dir>/model/`` (weights + tokenizer, loadable strictly) and ``<o
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.store import resolve_data_path
-from tasks.train.config import check_gpu_features, has_cuda
+from tasks.train.config import GenerationSettings, check_gpu_features, has_cuda
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
@@ -34,8 +33,6 @@ if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and r
 DPOLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot", "apo_zero", "apo_down", "discopop", "sigmoid_norm"]
 
 DEFAULT_PAIRS = "data/sample/preferences/pairs.jsonl"
-# Files of a model folder that are not the tokenizer: never copied over freshly trained weights.
-_NOT_TOKENIZER = {"config.json", "generation_config.json", "stats.json", "compression.json", "summary.json", "training_args.bin"}
 
 
 class DPOConfig(BaseModel):
@@ -137,37 +134,16 @@ def load_pairs(path: str | Path) -> list[dict]:
     return pairs
 
 
-def sample_completions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[list[dict]], cfg: DPOConfig) -> list[list[str]]:
-    """Return ``cfg.samples_per_prompt`` sampled answers (text) for each conversational prompt."""
-    import torch
+def sampling_settings(cfg: DPOConfig) -> GenerationSettings:
+    """Return how the policy samples its on-policy answers: ``samples_per_prompt`` at ``temperature``, seeded by ``seed``."""
+    return GenerationSettings(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, num_return_sequences=cfg.samples_per_prompt, seed=cfg.seed)
 
-    torch.manual_seed(cfg.seed)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues from the right end of every row
-    was_training = model.training
-    model.eval()
-    out: list[list[str]] = []
-    try:
-        for start in range(0, len(prompts), 8):
-            chunk = prompts[start : start + 8]
-            texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in chunk]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                ids = model.generate(
-                    **enc,
-                    do_sample=True,
-                    temperature=cfg.temperature,
-                    max_new_tokens=cfg.max_new_tokens,
-                    num_return_sequences=cfg.samples_per_prompt,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
-            decoded = tokenizer.batch_decode(ids[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
-            k = cfg.samples_per_prompt
-            out.extend(decoded[i * k : (i + 1) * k] for i in range(len(chunk)))
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return out
+
+def sample_completions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[list[dict]], cfg: DPOConfig) -> list[list[str]]:
+    """Return ``cfg.samples_per_prompt`` sampled answers (text, cut at `<|im_end|>` or eos) for each conversational prompt."""
+    from tasks.train.generation import generate_texts
+
+    return generate_texts(model, tokenizer, prompts, sampling_settings(cfg))
 
 
 def rank_pairs(prompts: list[list[dict]], answers: list[str], completions: list[list[str]], min_gap: float) -> tuple[list[dict], dict]:
@@ -204,18 +180,6 @@ def build_on_policy_pairs(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
     return rank_pairs(prompts, [p.answer for p in problems], completions, cfg.min_reward_gap)
 
 
-def save_policy(trainer: Trainer, tokenizer_dir: str | Path, model_dir: Path) -> None:
-    """Save the trained weights to ``model_dir`` and copy the tokenizer's files beside them."""
-    model = trainer.model
-    tokenizer = trainer.processing_class
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    trainer.save_model(str(model_dir))
-    for f in Path(tokenizer_dir).iterdir():  # copied, not re-saved: a jieba tokenizer cannot be serialised as is
-        if f.is_file() and f.name not in _NOT_TOKENIZER and f.suffix not in {".safetensors", ".bin", ".pt"}:
-            shutil.copy2(f, model_dir / f.name)
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads (0: as they are), then restore the count the process had."""
@@ -247,6 +211,7 @@ def train_dpo(cfg: DPOConfig, policy_dir: str, tokenizer_dir: str, output_dir: s
     from tasks.tokenize.train import load_tokenizer
     from tasks.train.arithmetic import make_problems
     from tasks.train.model import load_model_strict, parameter_checksum
+    from tasks.train.save import save_trained
 
     out = Path(output_dir)
     args = to_dpo_config(cfg, str(out / "checkpoints"), tracking=report_to_mlflow)  # refuses GPU settings first
@@ -270,8 +235,7 @@ def train_dpo(cfg: DPOConfig, policy_dir: str, tokenizer_dir: str, output_dir: s
         trainer.train()
         seconds = time.perf_counter() - started
 
-    model_dir = out / "model"
-    save_policy(trainer, tokenizer_dir, model_dir)
+    model_dir = save_trained(trainer, tokenizer, tokenizer_dir, out / "model")
     losses = log_history_values(trainer, "loss")
     margins = log_history_values(trainer, "rewards/margins")
     accuracies = log_history_values(trainer, "rewards/accuracies")

@@ -168,14 +168,17 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
 
     from tasks.store import atomic_write_json
     from tasks.tokenize.train import load_tokenizer
-    from tasks.train.dpo import log_history_values, save_policy, torch_threads
+    from tasks.train.dpo import log_history_values, torch_threads
+    from tasks.train.generation import stop_token_ids
     from tasks.train.model import load_model_strict, parameter_checksum
+    from tasks.train.save import save_trained
     from tasks.train.rewards import accuracy_reward, format_reward, language_reward
 
     out = Path(output_dir)
     args = to_grpo_config(cfg, str(out / "checkpoints"), tracking=report_to_mlflow)  # refuses GPU settings first
     tokenizer = load_tokenizer(tokenizer_dir)
     policy = load_model_strict(policy_dir)
+    policy.generation_config.eos_token_id = stop_token_ids(tokenizer)  # TRL stops sampling at these: the end of the assistant turn and eos
     before = parameter_checksum(policy)
     dataset = problem_dataset(cfg.num_problems, cfg.problem_seed)
 
@@ -191,8 +194,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
         trainer.train()
         seconds = time.perf_counter() - started
 
-    model_dir = out / "model"
-    save_policy(trainer, tokenizer_dir, model_dir)
+    model_dir = save_trained(trainer, tokenizer, tokenizer_dir, out / "model")
     steps = trainer.state.global_step
     rewards = reward_summary(trainer.state.log_history)
     losses = log_history_values(trainer, "loss")

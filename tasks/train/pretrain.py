@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from tasks.tokenize.train import load_tokenizer
 from tasks.train.config import PretrainJob, to_training_arguments
 from tasks.train.model import build_model, count_parameters, parameter_checksum
 from tasks.train.resume import checkpoint_dir, checkpoint_step, files_digest, last_checkpoint, training_digest
+from tasks.train.save import save_trained
 
 IGNORE_INDEX = -100  # the label value HF's cross-entropy skips
 _EVAL_LOSS = re.compile(r"^(eval_(?:.+_)?)loss$")
@@ -161,10 +161,7 @@ def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
     finally:
         torch.set_num_threads(threads)  # the flow process goes on with its own setting
 
-    model_dir = out / "model"
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    trainer.save_model(str(model_dir))  # written by the main process only (ZeRO-3 and FSDP gather the weights first)
+    model_dir = save_trained(trainer, tokenizer, job.tokenizer_dir, out / "model")  # weights by the main process only (ZeRO-3 and FSDP gather them first)
     checksums = [] if _weights_sharded(trainer) else _all_ranks(parameter_checksum(model))
     curve = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
     world = args.world_size
@@ -190,9 +187,6 @@ def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
         "model_dir": str(model_dir),
     }
     if trainer.is_world_process_zero():
-        for f in Path(job.tokenizer_dir).iterdir():  # copied file for file: a jieba tokenizer cannot be re-saved as is
-            if f.is_file() and f.name not in {"stats.json", "compression.json"}:
-                shutil.copy2(f, model_dir / f.name)
         atomic_write_json(out / "summary.json", summary)
     trainer.accelerator.wait_for_everyone()
     return summary
