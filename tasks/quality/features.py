@@ -31,11 +31,8 @@ import scipy.sparse as sp
 
 from tasks.clean.segment import Segmenter
 from tasks.quality.config import QualityConfig
-from tasks.quality.lm import CharLM
+from tasks.quality.lm import FNV_PRIME, CharLM, mix64
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_FNV_PRIME = np.uint64(0x100000001B3)
 # bucket edges of the perplexity block: roughly log-spaced over what fluent prose (20-80), thin or colloquial
 # text (80-250) and shuffled or garbled text (250+) cost the reference LM
 PPL_EDGES = (25.0, 35.0, 50.0, 70.0, 100.0, 140.0, 200.0, 280.0, 400.0, 600.0, 1000.0)
@@ -43,15 +40,6 @@ PPL_CENTRE, PPL_SCALE = np.log(100.0), 2.0  # log-perplexity feature = (ln ppl -
 # bucket edges of ppl / unigram ppl, how much context helps: fluent text of any domain ~0.1-0.25, shuffled words
 # ~0.3-0.5, lists and boilerplate higher
 GAIN_EDGES = (0.12, 0.16, 0.2, 0.25, 0.3, 0.36, 0.43, 0.52, 0.65, 0.8)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """Return splitmix64's finaliser of each uint64: a bijection that spreads every input bit over the output."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
 
 
 def hashed_ngrams(units: np.ndarray, lengths: np.ndarray, ngram_range: tuple[int, int], bits: int) -> sp.csr_matrix:
@@ -68,10 +56,10 @@ def hashed_ngrams(units: np.ndarray, lengths: np.ndarray, ngram_range: tuple[int
     h = units
     for n in range(1, hi + 1):
         if n > 1:
-            h = h[:-1] * _FNV_PRIME + units[n - 1 :]  # h[i] now covers units[i : i + n]
+            h = h[:-1] * FNV_PRIME + units[n - 1 :]  # h[i] now covers units[i : i + n]
         if n >= lo and len(h):
             inside = doc[: len(h)] == doc[n - 1 :]  # the n-gram does not straddle two documents
-            bucket = (_mix(h[inside] ^ np.uint64(n)) >> np.uint64(64 - bits)).astype(np.int64)
+            bucket = (mix64(h[inside] ^ np.uint64(n)) >> np.uint64(64 - bits)).astype(np.int64)
             parts.append((doc[: len(h)][inside] << bits) | bucket)
     keys = np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
     # one sort gives rows in order, columns in order within a row, and equal (row, column) pairs side by side
@@ -90,7 +78,7 @@ def char_units(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     lowered = [t.lower() for t in texts]
     lengths = np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered))
     code_points = np.frombuffer("".join(lowered).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    return _mix(code_points + np.uint64(1)), lengths
+    return mix64(code_points + np.uint64(1)), lengths
 
 
 def word_units(token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +87,7 @@ def word_units(token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     crc = zlib.crc32
     crcs = (crc(t.lower().encode("utf-8")) for tokens in token_lists for t in tokens)
     keys = np.fromiter(crcs, dtype=np.uint64, count=int(lengths.sum()))
-    return _mix(keys + np.uint64(1)), lengths
+    return mix64(keys + np.uint64(1)), lengths
 
 
 def encodable(text: str) -> str:

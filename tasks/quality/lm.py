@@ -38,13 +38,13 @@ import numpy as np
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_PRIME = np.uint64(0x100000001B3)
+FNV_PRIME = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime: rolls n-gram hashes here and in features.py
 BOS = 0x110000  # one past the last code point: no character folds to it
 LM_VERSION = "char_kn_v1"
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """Return splitmix64's finaliser of each uint64."""
+def mix64(x: np.ndarray) -> np.ndarray:
+    """Return splitmix64's finaliser of each uint64: a bijection that spreads every input bit over the output."""
     x = x ^ (x >> np.uint64(30))
     x = x * _M1
     x = x ^ (x >> np.uint64(27))
@@ -71,13 +71,13 @@ def fold_units(texts: list[str], order: int) -> tuple[np.ndarray, np.ndarray]:
 def ngram_keys(units: np.ndarray, order: int) -> list[np.ndarray]:
     """Return, for k = 1..order, the uint64 key of the k-gram ending at each position (its first k-1 entries wrap
     to the start: never read, since every text is preceded by order-1 BOS units)."""
-    mixed = _mix(units.astype(np.uint64) + np.uint64(1))
+    mixed = mix64(units.astype(np.uint64) + np.uint64(1))
     keys = []
     h = mixed.copy()
     for k in range(1, order + 1):
         if k > 1:
-            h = np.roll(h, 1) * _PRIME + mixed  # h[i] now covers units[i-k+1 .. i]
-        keys.append(_mix(h ^ np.uint64(k)) | np.uint64(1))  # odd: 0 marks an empty slot of the hash table
+            h = np.roll(h, 1) * FNV_PRIME + mixed  # h[i] now covers units[i-k+1 .. i]
+        keys.append(mix64(h ^ np.uint64(k)) | np.uint64(1))  # odd: 0 marks an empty slot of the hash table
     return keys
 
 
