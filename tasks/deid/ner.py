@@ -62,6 +62,7 @@ class PersonTagger:
         self._per_begin = next(i for i, t in tags.items() if t == "PER-B")
         self._per_inside = next(i for i, t in tags.items() if t == "PER-I")
         self._inside = np.array([tags.get(i, "O").endswith("-I") for i in range(max(tags) + 1)])
+        self._kind = [tags.get(i, "O").split("-")[0] for i in range(max(tags) + 1)]  # PER, LOC, n, v, …
         self._transitions = np.load(model_dir / "lac_crf_transitions.npy")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -87,6 +88,10 @@ class PersonTagger:
         for found in spans:
             found.sort()
         return list(zip(spans, bounds))
+
+    def char_kinds(self, texts: list[str]) -> list[list[str]]:
+        """Return, for each (short) text, the kind LAC gives each character's word: PER, LOC, ORG, TIME, n, v, r, m, …"""
+        return [[self._kind[k] for k in path.tolist()] for path in self.tag_ids(texts)] if texts else []
 
     def tag_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Return the best tag id sequence of each text (one onnxruntime call, one batched Viterbi)."""
