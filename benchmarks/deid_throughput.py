@@ -42,6 +42,30 @@ def contact_line(fake: Faker, rng: random.Random) -> str:
     ])
 
 
+class CountingTagger:
+    """The stage's name tagger, counting the characters it is asked to read."""
+
+    def __init__(self, tagger):
+        self.tagger, self.chars = tagger, 0
+
+    def __call__(self, texts: list[str]):
+        self.chars += sum(map(len, texts))
+        return self.tagger(texts)
+
+    def tag(self, texts: list[str]):
+        self.chars += sum(map(len, texts))
+        return self.tagger.tag(texts)
+
+    def char_kinds(self, texts: list[str]):
+        self.chars += sum(map(len, texts))
+        return self.tagger.char_kinds(texts)
+
+
+def ner_read(masker: PiiMasker) -> int:
+    """Return the characters the masker's name tagger read (0 when names are off)."""
+    return masker._names.tagger.chars if masker._names is not None else 0
+
+
 def cpu(fn) -> float:
     t = time.process_time()
     fn()
@@ -92,20 +116,13 @@ def main() -> None:
                 part.append(d)
                 size += len(d["text"].encode("utf-8"))
             mb = size / 1e6
-        ner_chars = [0]
-        if masker._names is not None:  # count what the NER is asked to read
-            tagger = masker._names.tagger
-
-            def counted(texts, _tag=tagger.__class__.__call__, _self=tagger):
-                ner_chars[0] += sum(map(len, texts))
-                return _tag(_self, texts)
-
-            masker._names.tagger = counted
+        if masker._names is not None:
+            masker._names.tagger = CountingTagger(masker._names.tagger)
         seconds = cpu(lambda: run_stage("deid", [masker], part))
         results[policy] = (mb, seconds)
         chars = sum(len(d["text"]) for d in part)
         print(f"deid names={policy:10s}  {mb / seconds:6.2f} MB/s per core ({seconds:.1f} s on {mb:.1f} MB; model load {build:.2f} s); "
-              f"NER read {ner_chars[0] / max(1, chars):.1%} of the characters")
+              f"NER read {ner_read(masker) / max(1, chars):.1%} of the characters")
     mb, seconds = results["contextual"]
     print(f"\ndeid (contextual) / clean time on the same text: {seconds / clean_cpu:.2f}×")
 

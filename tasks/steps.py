@@ -184,6 +184,12 @@ def _call_isolated(step: Step, docs: list[Doc]) -> list[Doc | Reject]:
         return results
 
 
+def _text_chars(doc: Doc) -> int:
+    """Return the characters of a record's text; a text that is not a string (bytes, a number) counts none, and a step rejects it."""
+    text = doc.get("text")
+    return len(text) if isinstance(text, str) else 0
+
+
 def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc], max_field_bytes: int = MAX_FIELD_BYTES) -> ShardResult:
     """Run ``steps`` in order over ``docs``; return kept rows, rejected rows and stats.
 
@@ -194,7 +200,7 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc], max_field_byte
     one such document never fails the shard's write.
     """
     started = time.perf_counter()
-    stats = ShardStats(docs_in=len(docs), chars_in=sum(len(d.get("text") or "") for d in docs))
+    stats = ShardStats(docs_in=len(docs), chars_in=sum(map(_text_chars, docs)))
     reasons: Counter[str] = Counter()
     counters: Counter[str] = Counter()
     rejected: list[Doc] = []
@@ -228,7 +234,7 @@ def run_steps(stage: str, steps: Sequence[Step], docs: list[Doc], max_field_byte
     stats.docs_rejected = len(rejected)
     stats.rejected_by_reason = dict(reasons)
     stats.counters = dict(counters)
-    stats.chars_out = sum(len(d.get("text") or "") for d in current)
+    stats.chars_out = sum(map(_text_chars, current))
     stats.seconds = time.perf_counter() - started
     return ShardResult(kept=current, rejected=rejected, stats=stats)
 

@@ -134,9 +134,25 @@ def test_person_tagger_batches_give_lac_own_tags():
                 spans.append((pos, pos + len(word)))
             pos += len(word)
         expected.append(spans)
-    got = PersonTagger()(texts)
+    tagger = PersonTagger()
+    got = tagger(texts)
     assert got == expected
     assert [[texts[0][a:b] for a, b in got[0]]] == [["蔡利", "朱冬梅", "纪丽娟", "王磊"]]
+    # a batch of pieces of many lengths tags each as it is tagged alone (no padding reaches the BiGRU)
+    pieces = [texts[0][:k] for k in range(8, len(texts[0]) + 1, 3)] + texts[1:]
+    assert [p.tolist() for p in tagger.tag_ids(pieces)] == [tagger.tag_ids([p])[0].tolist() for p in pieces]
+
+
+def test_viterbi_shortcut_is_exact():
+    import numpy as np
+
+    from tasks.deid.ner import PersonTagger, full_viterbi, viterbi
+
+    transitions = PersonTagger()._transitions
+    rng = np.random.default_rng(0)
+    for spread in (0.05, 0.2, 1.0, 5.0):  # from every row close (the full step) to none (the shortcut)
+        emissions = (rng.standard_normal((6, 30, transitions.shape[0])) * spread).astype(np.float32)
+        assert np.array_equal(viterbi(emissions, transitions), full_viterbi(emissions, transitions))
 
 
 def test_names_are_not_looked_for_unless_asked():

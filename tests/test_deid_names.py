@@ -127,6 +127,32 @@ def test_hard_negatives_stay(text):
     assert resolve_overlaps(find_pattern_pii(text, ALL_KINDS)) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("手机/微信：15012345678 张先生", [("15012345678", "phone")]),  # 张 after a space is no unit here
+        ("电话（微信同号）：15012345678 张先生", [("15012345678", "phone")]),
+        ("微信：15012345678", [("15012345678", "phone")]),  # digits after 微信 that are a phone number are one
+        ("加微信13800138000咨询", [("13800138000", "phone")]),
+        ("微信：1234567890，微信号：wxabc123", [("1234567890", "wechat"), ("wxabc123", "wechat")]),
+    ],
+)
+def test_a_phone_shaped_number_is_a_phone_whatever_contact_label_precedes_it(text, found):
+    spans = resolve_overlaps(find_pattern_pii(text, ALL_KINDS))
+    assert [(text[s.start : s.end], s.kind) for s in spans] == found
+
+
+def test_a_name_field_masks_rare_surnames_the_ner_misses(maskers):
+    # LAC reads 亓官正清 as 亓 + 官正清 and 东方明 as an organisation; as the value of a name field they are names
+    text = "联系人：亓官正清，手机13800138000。亓官正清白天在家。"
+    assert masked(maskers["contextual"], text) == "联系人：<PERSON_1>，手机<PHONE>。<PERSON_1>白天在家。"
+    assert masked(maskers["all"], "收件人：东方明电话13800138000") == "收件人：<PERSON_1>电话<PHONE>"
+    assert masked(maskers["contextual"], "患者：仉大明，男，45岁") == "患者：<PERSON_1>，男，45岁"
+    for kept in ("联系人：客服部，电话<PHONE>", "姓名：本人", "联系人：王女士", "联系人：北京", "联系人：待定", "联系人：记者王磊，电话另告。"):
+        assert masked(maskers["contextual"], kept) == kept
+    assert masked(maskers["off"], text) == "联系人：亓官正清，手机<PHONE>。亓官正清白天在家。"
+
+
 def test_two_glued_phones_are_two():
     text = "电话 13800138000 13900139000 2 人"
     assert [text[s.start : s.end] for s in find_numbers(text)] == ["13800138000", "13900139000"]
@@ -140,6 +166,9 @@ def test_bad_input_gets_a_reason_and_the_shard_goes_on(maskers):
     garbage = "".join(chr(c) for c in range(0, 32)) * 40 + "ÿþ\x7f\x80\x81"
     assert maskers["contextual"].mask({"id": "a", "text": 12345}) == Reject("not_text", "text is int")
     docs = [
+        {"id": "i", "text": 12345},
+        {"id": "f", "text": 1.5},
+        {"id": "l", "text": ["联系人：蔡利"]},
         {"id": "b", "text": b"\x89PNG\r\n\x1a\n"},
         {"id": "c", "text": garbage},
         make_doc("https://a.example/d", long_line),
@@ -147,10 +176,14 @@ def test_bad_input_gets_a_reason_and_the_shard_goes_on(maskers):
     ]
     result = run_steps("deid", [maskers["contextual"]], docs)
     assert [(r["id"], r["reason"], r["detail"]) for r in result.rejected] == [
+        ("i", "not_text", "text is int"),
+        ("f", "not_text", "text is float"),
+        ("l", "not_text", "text is list"),
         ("b", "not_text", "text is bytes"),
         ("c", "binary_text", "87% control or replacement characters"),
     ]
     assert result.stats.balanced() and set(result.stats.rejected_by_reason) <= set(DEID_REASONS)
+    assert result.stats.chars_in == len(garbage) + len(long_line) + len(docs[-1]["text"])  # a non-string counts no characters
     assert result.kept[0]["text"].endswith("散步。联系电话<PHONE>") and len(result.kept[0]["text"]) == 1_000_011
     assert result.kept[1]["text"] == "联系人：<PERSON_1>，电话<PHONE>。"
 

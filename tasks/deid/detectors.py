@@ -192,10 +192,14 @@ def _looks_like_id(digits: str) -> bool:
 
 # A label written right before a number names its kind; then a unit or digits glued after it do not
 # make it a quantity ("联系电话18448537153台": the 台 belongs to the text the number was pasted into).
+# A phone label may share its number with other contact labels: 手机/微信：, 电话（微信同号）:, 微信、电话：.
+_ALSO_LABELS = r"(?:[/／、,，|｜（(）)\s]*同?(?:微信号|微信|[Vv][Xx]|[Ww][Xx]|[Qq]{2}|ＱＱ|同号|电话|手机|号码|号))*[)）]?"
 _TIGHT_LABELS = {
     "id_card": re.compile(r"(?:身份证|身份证号|身份证号码|证件号|证件号码|公民身份号码|身份号码|身份证件号码)[\s:：]*(?:是|为)?[\s:：]*$"),
     "bank_card": re.compile(r"(?:卡号|银行卡|银行卡号|信用卡|信用卡号|储蓄卡|借记卡|银行账号|银行帐号|收款账号|收款帐号)[\s:：]*(?:是|为)?[\s:：]*$"),
-    "phone": re.compile(r"(?:电话|手机|手机号|手机号码|电话号码|联系电话|联系方式|座机|固话|致电|拨打|[Tt]el|TEL|[Mm]obile)[\s:：]*(?:是|为)?[\s:：]*$"),
+    "phone": re.compile(
+        rf"(?:电话|手机|手机号|手机号码|电话号码|联系电话|联系方式|座机|固话|致电|拨打|[Tt]el|TEL|[Mm]obile){_ALSO_LABELS}[\s:：]*(?:是|为)?[\s:：]*$"
+    ),
 }
 
 
@@ -434,6 +438,10 @@ def find_wechat(text: str) -> list[Span]:
             continue
         if len(value) < 6 and (m.group(1) is None or value.isalpha()):
             continue  # WeChat asks for 6-20 characters; shorter ones are trusted only after a colon, with a digit
+        if value.isdigit() and is_phone(value):
+            # A WeChat id starts with a letter; digits after 微信 are the phone number the account is found by.
+            spans.append(Span(m.start(2), m.end(2), "phone", value))
+            continue
         spans.append(Span(m.start(2), m.end(2), "wechat", value.lower()))
     spans += [Span(m.start(), m.end(), "wechat", m.group()) for m in _WXID.finditer(text)]
     return spans

