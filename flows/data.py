@@ -15,6 +15,7 @@ from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, publish
 from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
+from tasks.clean.report import rejected_samples, signal_histograms
 from tasks.clean.task import clean_shard
 from tasks.crawl.inputs import plan_inputs
 from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, CrawlPart, combine_parts, crawl_site, progress_metrics, read_input_file, read_progress
@@ -90,6 +91,17 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
         return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
 
     return prepare
+
+
+def clean_stage(ctx: RunContext, cfg: CleanConfig, upstream: StageDir, deid: DeidConfig) -> StageDir:
+    """Clean every shard; log a histogram per stored signal (its threshold drawn) and, per reject reason, up to
+    10 sample lines passed through the deid masker (clean runs before deid) to the stage's MLflow run."""
+    out = run_shard_stage(ctx, "clean", clean_shard, cfg, upstream)
+    child = (out.read_stats() or {})["mlflow_run_id"]
+    for artifact, figure in signal_histograms([*out.shards(), *out.rejected_shards()], cfg).items():
+        ctx.tracker.client.log_figure(child, figure, artifact)
+    ctx.tracker.client.log_dict(child, rejected_samples(out.rejected_shards(), deid=deid), "clean_rejected_samples.json")
+    return out
 
 
 def deid_stage(ctx: RunContext, cfg: DeidConfig, upstream: StageDir) -> StageDir:
@@ -185,7 +197,7 @@ def build_corpus(
     pages = crawl_stage(ctx, crawl)
     texts = run_shard_stage(ctx, "extract", extract_shard, extract, pages)
     texts = run_shard_stage(ctx, "ocr", ocr_shard, ocr, texts, warc_dir=str(pages.root / WARC_DIR))
-    texts = cleaned = run_shard_stage(ctx, "clean", clean_shard, clean, texts)
+    texts = cleaned = clean_stage(ctx, clean, texts, deid)
     texts = run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
     texts = deid_stage(ctx, deid, texts)
     texts = quality_stage(ctx, quality, texts, weak_labels=cleaned)

@@ -132,8 +132,10 @@ def test_a_report_line_is_not_an_ad_but_the_same_words_as_an_ad_are(lexicon):
 def test_the_stage_cuts_the_span_keeps_the_review_and_counts(steps):
     doc = clean_one(steps, REVIEW + "…限时优惠成人影视天堂火爆进行中www.xpj888.com详情咨询")
     assert doc["text"] == REVIEW
-    # the noise step took the address first; the span left is …限时优惠成人影视天堂火爆进行中详情咨询
-    assert doc["signals"]["removed_chars.ad_span"] == doc["signals"]["removed_chars.spam_porn"] == 20
+    # the span goes with its address: ad spans are cut before the noise step would take the URL alone
+    span = "…限时优惠成人影视天堂火爆进行中www.xpj888.com详情咨询"
+    assert doc["signals"]["removed_chars.ad_span"] == doc["signals"]["removed_chars.spam_porn"] == len(span)
+    assert doc["signals"]["removed_chars.url"] == 0
     assert doc["signals"]["removed_lines.spam_porn"] == 0
 
 
@@ -161,3 +163,41 @@ def test_loan_ads_have_their_own_reason(steps):
         "有需要的朋友加微信详情咨询，24小时在线为您服务"
     )
     assert clean_one(steps, text)["reason"] == "spam_loan"
+
+
+# ---------------------------------------------------------------- span edges and guards (benchmarks/ad_spans.py, dev part)
+
+PARK = (
+    "新建的滨江公园昨天正式开放，园内种植了两百多种花木，沿江步道全长六公里，周末来散步的市民络绎不绝。"
+    "公园管理处表示，园内还将陆续增设儿童游乐区、健身器材和自行车道，并在入口处设置免费饮水点。"
+)
+
+
+def test_an_ad_glued_before_a_sentence_leaves_the_sentence(lexicon):
+    text = NEWS + "\n太阳城百家乐天天返水，加微信：bet777→→→今年春节前后全市还将加开夜间公交，方便市民出行。"
+    assert spans(lexicon, text) == [("太阳城百家乐天天返水，加微信：bet777→→→", "gambling", False)]
+
+
+def test_an_id_after_v_xin_without_a_colon_is_a_contact(lexicon):
+    assert spans(lexicon, NEWS + "蜘蛛池出租，包收录，V信spider2024") == [("蜘蛛池出租，包收录，V信spider2024", "seo", False)]
+
+
+def test_topic_words_in_prose_without_a_call_are_no_ad(steps, lexicon):
+    text = "晚上路过葡京酒店，门口灯光非常耀眼。同行的朋友想进赌场看看，我们只在大堂里站了一会儿就出来了，最后去吃了猪扒包。"
+    assert spans(lexicon, text) == []  # two gambling words, no call to action or contact, keywords 0.15 of the run
+    assert clean_one(steps, text)["text"] == text
+
+
+def test_report_words_far_from_an_ad_do_not_protect_it(steps):
+    story = "记者从市交通局获悉，" + NEWS + "据了解，相关部门将加强调查，依法保障乘客权益。\n" + PARK + "\n" + REVIEW
+    doc = clean_one(steps, story + "百家乐天天返水，加微信：bet777")
+    assert "reason" not in doc and doc["text"] == story  # four report words, all over 100 characters away
+
+
+def test_a_warning_that_quotes_an_ad_keeps_the_quote(steps):
+    warning = (
+        "警方提醒：近期有不法分子在社交平台发布如下广告，诱骗市民上当：\n“百家乐天天返水，加微信：bet777”\n"
+        "请广大市民提高警惕，谨防受骗。" + NEWS
+    )
+    doc = clean_one(steps, warning)
+    assert "reason" not in doc and doc["text"] == warning and doc["signals"]["removed_chars.ad_span"] == 0

@@ -152,8 +152,9 @@ class CleanConfig(BaseModel):
         default=3,
         ge=1,
         le=1000,
-        description="A document with at least this many report words (警方, 涉嫌, 提醒, 违法 …) reports on spam: "
-        "its lines are not removed as ads and the spam filter keeps it (a police warning that quotes a scam ad).",
+        description="An ad span with at least this many report words (警方, 涉嫌, 提醒, 违法 …) within 100 characters "
+        "of it is a quote in a report and stays (a police warning that quotes a scam ad); a document with this many "
+        "report words anywhere is kept by the spam filter.",
     )
     min_spam_hits: int = Field(
         default=3,

@@ -19,10 +19,16 @@ clauses that each hold a keyword, a contact or a mark (one or two short clauses 
 whose score — distinct category keywords, plus distinct contacts and marks, minus distinct report words on
 the line — reaches ``line_min_score``. So one mention of 博彩 in a news story is not an ad (score 1), a
 story on a gambling ring that names 线上赌场 and 真人荷官 is offset by 警方/涉嫌, and "注册即送888元彩金，加微信"
-is (score 3). A span that starts well inside its first clause keeps that clause's head ("感谢前台服务员"
-glued to an ad). The span is cut from its line; when fewer than ``rest_min_chars`` letters are left, the
-line goes whole, and so does a short line (``short_line_chars``) that keywords mostly cover ("澳门新葡京"
-alone on a line scores 1 but is nothing but an ad).
+is (score 3). A run with no call to action and no contact must be keyword-dense (``BARE_COVER``): a travel
+note that passes 葡京酒店 and peeks into a 赌场 is prose. A span that starts well inside its first clause keeps
+that clause's head ("感谢前台服务员" glued to an ad), one that ends well before the end of its last clause
+keeps the clause's tail (an ad glued before a sentence with no punctuation between). The span is cut from
+its line; when fewer than ``rest_min_chars`` letters are left, the line goes whole, and so does a short line
+(``short_line_chars``) that keywords mostly cover ("澳门新葡京" alone on a line scores 1 but is nothing but an
+ad). A span with ``context_guard`` report words within ``GUARD_WINDOW`` characters is a quote in a report
+and stays; report words elsewhere in a long story do not protect an ad glued to its end.
+
+The measure: benchmarks/ad_spans.py (generated ads in People's Daily and review text; tuned on its dev part).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -69,7 +75,7 @@ _SPACED_SEED = re.compile(rf"[{_SEPARATORS}]{{1,2}}[^\W_][{_SEPARATORS}]")
 _TLD = "com|net|org|cn|cc|vip|top|xyz|me|tv|app|club|site|live|info|co|io|bet|win|fun"
 _MARKS = re.compile(
     rf"(?P<address>(?:https?://|www\.)[!-~]+|[a-z0-9-]{{2,}}\.(?:[a-z0-9-]+\.)*(?:{_TLD})(?![a-z0-9]))"
-    r"|(?P<id>(?:wx|vx|v信|微信|微|qq|q|电话|手机|tel)号?\s*[:：]\s*[a-z0-9_-]{4,}|(?:微信|qq|vx|wx)\s*[a-z0-9_-]{5,})"
+    r"|(?P<id>(?:wx|vx|v信|微信|微|qq|q|电话|手机|tel)号?\s*[:：]\s*[a-z0-9_-]{4,}|(?:微信|v信|qq|vx|wx)\s*[a-z0-9_-]{5,})"
     r"|(?P<digits>\d{7,})"
     r"|(?P<arrows>[→➡⇒]{2,}|>{3,}|👉)"
     r"|(?P<bangs>[!！]{2,})"
@@ -81,7 +87,10 @@ BRIDGE_CHARS = 12  # up to two clauses this short together between two ad clause
 RECENT_SCANS = 4096  # a batch or two of documents …
 RECENT_CHARS = 16_000_000  # … but never more than ~64 MB of remembered text
 HOOK_CHARS = 5  # a sentence this short right before an ad opens it (急用钱？)
-LEAD_CHARS = 8  # an ad that starts this far inside its first clause leaves the clause's head
+LEAD_CHARS = 8  # an ad that starts this far inside its first clause leaves the clause's head (and, ending this
+# far before the end of its last clause, the clause's tail: an ad glued before a sentence with no punctuation)
+GUARD_WINDOW = 100  # report words this close to an ad span (either side, across lines) may protect it
+BARE_COVER = 0.3  # a span without a call to action or contact needs keywords over this share of its letters
 
 
 @lru_cache(maxsize=1)
@@ -177,6 +186,7 @@ class SpamScan:
     hits: dict[str, int]  # occurrences per category, plus "contact" and "context"
     keyword_chars: int  # characters covered by category keywords
     spans: list[tuple[int, int, str, bool]]  # (start, end, category, whole line) of each ad span, in order
+    reports: list[int] = field(default_factory=list)  # where each report word starts, in order
 
     @property
     def ad_chars(self) -> int:
@@ -219,6 +229,8 @@ class _Clause:
     categories: dict[str, set[str]] = field(default_factory=dict)
     calls: set[str] = field(default_factory=set)  # contact words and mark kinds
     first_token: int = -1
+    last_end: int = -1  # end of the clause's last keyword, contact or mark
+    keyword_chars: int = 0  # characters of its category keywords
 
     @property
     def is_ad_like(self) -> bool:
@@ -276,10 +288,12 @@ class SpamLexicon:
         if len(hits) == (CONTACT in hits):  # no category keyword: no ad span, and report words don't matter
             return SpamScan(hits=hits, keyword_chars=0, spans=[])
         to_original = folded.original
+        reports: list[int] = []
         for start, end, kind, word in (*ads, *self._context.find(folded.text)):
             found.append((to_original(start), to_original(end - 1) + 1, kind, word))
             if kind == CONTEXT:
                 hits[CONTEXT] = hits.get(CONTEXT, 0) + 1
+                reports.append(found[-1][0])
         found.extend((m.start(), m.end(), CONTACT, m.lastgroup or "") for m in _MARKS.finditer(same))
         found.sort()
         line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
@@ -292,7 +306,7 @@ class SpamLexicon:
                 start = line_starts[line]
                 stop = text.find("\n", start)
                 spans.extend(self._line_spans(text, start, len(text) if stop < 0 else stop, tokens))
-        return SpamScan(hits=hits, keyword_chars=keyword_chars, spans=spans)
+        return SpamScan(hits=hits, keyword_chars=keyword_chars, spans=spans, reports=sorted(reports))
 
     def _line_spans(
         self, text: str, line_start: int, line_end: int, tokens: list[tuple[int, int, str, str]]
@@ -318,9 +332,11 @@ class SpamLexicon:
                 clause.calls.add(word)
             else:
                 clause.categories.setdefault(kind, set()).add(word)
+                clause.keyword_chars += end - start
             keyword_chars += end - start
             if clause.first_token < 0:
                 clause.first_token = start
+            clause.last_end = max(clause.last_end, end)
         spans = [span for run in self._runs(clauses) if (span := self._run_span(run, reports)) is not None]
         letters = sum(c.letters for c in clauses)
         cut = sum(sum(map(str.isalnum, text[start:end])) for start, end, _ in spans)
@@ -372,10 +388,13 @@ class SpamLexicon:
         score = sum(map(len, categories.values())) + len(calls) - len(reports)
         if score < self.line_min_score:
             return None
-        first = run[0]
+        if not calls and sum(c.keyword_chars for c in run) < BARE_COVER * sum(c.letters for c in run):
+            return None  # topic words in prose (路过葡京酒店…想进赌场看看), no call to action, no contact
+        first, last = run[0], run[-1]
         start = first.first_token if first.first_token - first.start >= LEAD_CHARS else first.start
+        end = last.last_end if last.end - last.last_end >= LEAD_CHARS else last.end
         category = max(categories, key=lambda c: (len(categories[c]), -SPAM_CATEGORIES.index(c)))
-        return start, run[-1].end, category
+        return start, end, category
 
 
 def _is_hook(clauses: list[_Clause], k: int) -> bool:
@@ -426,11 +445,12 @@ class SpamLineRemover:
             not scan.spans
             or scan.ad_chars > self.max_share * len(text)
             or sum(whole for *_, whole in scan.spans) > self.max_share * (text.count("\n") + 1)  # mostly ad lines
-            or scan.hits.get(CONTEXT, 0) >= self.context_guard  # a report that quotes ads keeps its quotes
         ):
             return {**doc, "signals": signals}
+        # a report that quotes an ad keeps the quote: report words around it, not anywhere in a long story
+        spans = [span for span in scan.spans if self.reports_near(scan.reports, span[0], span[1]) < self.context_guard]
         pieces, pos = [], 0
-        for start, end, category, whole_line in scan.spans:
+        for start, end, category, whole_line in spans:
             if whole_line:
                 pieces.append(text[pos:start])
                 pos = end + 1  # the line's "\n" goes with it
@@ -444,6 +464,11 @@ class SpamLineRemover:
             signals[f"removed_chars.spam_{category}"] += end - start
         pieces.append(text[pos:])
         return {**doc, "text": "".join(pieces).strip("\n"), "signals": signals}
+
+    @staticmethod
+    def reports_near(reports: list[int], start: int, end: int) -> int:
+        """Return how many report words start within GUARD_WINDOW characters of the span [start, end)."""
+        return bisect_right(reports, end + GUARD_WINDOW) - bisect_left(reports, start - GUARD_WINDOW)
 
     def tally(self, results: list) -> dict[str, int]:
         return tally_prefixes(results, ("removed_chars.spam_", "removed_lines.spam_", "removed_chars.ad_span"))

@@ -1,4 +1,4 @@
-"""The clean stage as steps: check input → normalise → remove noise → remove ad lines → score → filters."""
+"""The clean stage as steps: check input → normalise → remove ad spans → remove noise → score → filters."""
 
 from __future__ import annotations
 
@@ -101,10 +101,10 @@ def build_steps(cfg: CleanConfig) -> list[Step]:
     steps: list[Step] = [
         InputCheck(cfg.max_chars),
         Normalizer(cfg.fix_mojibake, cfg.nfkc, cfg.traditional_to_simplified),
-        NoiseRemover(cfg.noise_rules, cfg.boilerplate_patterns, cfg.boilerplate_max_chars),
     ]
-    if cfg.remove_spam_lines:
+    if cfg.remove_spam_lines:  # before noise removal, which would take an ad's address and its ！！！ first
         steps.append(SpamLineRemover(lexicon, cfg.max_spam_line_share, cfg.spam_context_guard))
+    steps.append(NoiseRemover(cfg.noise_rules, cfg.boilerplate_patterns, cfg.boilerplate_max_chars))
     steps.append(
         Scorer(
             segmenter=Segmenter(cfg.segmenter, cfg.hmm, tuple(cfg.user_dicts)),

@@ -30,6 +30,7 @@ DEFAULT_WEAK_LOW_REASONS: list[CleanReason] = [
     "spam_porn",
     "spam_game",
     "spam_scam",
+    "spam_loan",
     "spam_seo",
     "low_entropy",
     "repetitive_lines",
