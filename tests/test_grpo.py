@@ -22,14 +22,14 @@ cpu_only = pytest.mark.skipif(has_cuda(), reason="checks the refusal of GPU sett
 def test_to_grpo_config_maps_every_field(tmp_path):
     cfg = GRPOConfig(
         num_generations=3, max_completion_length=40, temperature=0.7, beta=0.01, loss_type="grpo", learning_rate=2e-5, max_steps=9,
-        batch_size=6, grad_accum=2, accuracy_weight=2.0, format_weight=0.5, language_weight=0.1, seed=3, logging_steps=4,
+        batch_size=6, grad_accum_steps=2, accuracy_weight=2.0, format_weight=0.5, language_weight=0.1, seed=3, logging_steps=4,
     )  # fmt: skip
     args = to_grpo_config(cfg, str(tmp_path), tracking=False)
     assert isinstance(args, trl.GRPOConfig)
     assert (args.num_generations, args.max_completion_length, args.temperature, args.beta, args.loss_type) == (3, 40, 0.7, 0.01, "grpo")
     assert (args.learning_rate, args.max_steps, args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2e-5, 9, 6, 2)
     assert args.reward_weights == [2.0, 0.5, 0.1] and (args.seed, args.logging_steps) == (3, 4)
-    assert args.generation_batch_size == 12  # batch_size × grad_accum on one process: 4 whole groups of 3
+    assert args.generation_batch_size == 12  # batch_size × grad_accum_steps on one process: 4 whole groups of 3
     assert args.use_cpu is not has_cuda()
     assert args.bf16 is False and args.gradient_checkpointing is False and args.use_vllm is False
     assert args.report_to == [] and args.save_strategy == "no"
@@ -44,8 +44,8 @@ def test_offered_loss_types_exist_in_trl():
 
 def test_generation_batch_must_hold_whole_groups():
     GRPOConfig(batch_size=8, num_generations=4)
-    GRPOConfig(batch_size=2, grad_accum=3, num_generations=6)
-    with pytest.raises(ValidationError, match=r"batch_size × grad_accum = 6 × 1 = 6 .* must divide by num_generations 4"):
+    GRPOConfig(batch_size=2, grad_accum_steps=3, num_generations=6)
+    with pytest.raises(ValidationError, match=r"batch_size × grad_accum_steps = 6 × 1 = 6 .* must divide by num_generations 4"):
         GRPOConfig(batch_size=6, num_generations=4)
     with pytest.raises(ValidationError, match="num_generations"):
         GRPOConfig(num_generations=1, batch_size=2)  # a group of one has no advantage
