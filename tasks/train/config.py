@@ -154,7 +154,7 @@ class CheckpointSettings(BaseModel):
 
     save_steps: int = Field(100, ge=1, le=100_000_000, description="Write a resumable checkpoint (model, optimizer, scheduler, RNG) every this many steps.")
     save_total_limit: int = Field(2, ge=1, le=1000, description="Keep only this many most recent checkpoints.")
-    resume: bool = Field(True, description="Continue from the newest checkpoint of this same training (checkpoints/<digest>/) when there is one.")
+    resume: bool = Field(True, description="Continue from the newest checkpoint of this same training (`checkpoints/<digest>/`) when there is one.")
 
 
 def settings_of(cfg: BaseModel, *parts: type[BaseModel]) -> dict[str, Any]:
