@@ -15,13 +15,13 @@ from tasks.train.arithmetic import make_problems, to_prompt
 from tasks.train.config import has_cuda
 from tasks.train.dpo import DEFAULT_PAIRS, DPOConfig, build_on_policy_pairs, load_pairs, rank_pairs, sample_completions, to_dpo_config, torch_threads, train_dpo
 from tasks.train.model import load_model_strict
-from tasks.train.rewards import language_reward, rule_reward
+from tasks.train.rewards import RewardWeights, language_reward, rule_reward
 
 cpu_only = pytest.mark.skipif(has_cuda(), reason="checks the refusal of GPU settings on a machine without a GPU")
 
 
 def test_to_dpo_config_maps_every_field(tmp_path):
-    cfg = DPOConfig(beta=0.25, loss_type="ipo", learning_rate=1e-4, max_steps=7, batch_size=3, grad_accum=2, max_length=128, seed=5, logging_steps=2)
+    cfg = DPOConfig(beta=0.25, loss_type="ipo", learning_rate=1e-4, max_steps=7, batch_size=3, grad_accum_steps=2, max_length=128, seed=5, logging_steps=2)
     args = to_dpo_config(cfg, str(tmp_path), tracking=False)
     assert isinstance(args, trl.DPOConfig)
     assert (args.beta, args.loss_type, args.learning_rate, args.max_steps) == (0.25, ["ipo"], 1e-4, 7)
@@ -84,12 +84,13 @@ def test_rank_pairs_takes_best_against_worst_when_the_gap_is_wide_enough():
         ["答案是一", "答案是二"],  # both wrong, unformatted, Chinese: 1 and 1, no preference
         [right[2], "<think>算</think><answer>错</answer>"],  # 3 against 2: a gap of 1
     ]
-    pairs, stats = rank_pairs(prompts, answers, samples, min_gap=0.5)
+    unweighted = RewardWeights(accuracy_weight=1, format_weight=1, language_weight=1)  # every reward counts 1: scores 0 to 3
+    pairs, stats = rank_pairs(prompts, answers, samples, min_gap=0.5, weights=unweighted)
     assert stats == {"prompts": 3, "pairs": 2, "skipped_no_gap": 1, "mean_reward": pytest.approx((0 + 3 + 2 + 1 + 1 + 3 + 2) / 7)}
     assert pairs[0]["prompt"] == prompts[0] and pairs[0]["chosen"] == [{"role": "assistant", "content": right[0]}]
     assert pairs[0]["rejected"] == [{"role": "assistant", "content": "I have no idea"}] and pairs[0]["reward_gap"] == 3.0
     assert pairs[1]["prompt"] == prompts[2] and pairs[1]["reward_gap"] == 1.0
-    assert rank_pairs(prompts, answers, samples, min_gap=1.5)[1]["pairs"] == 1  # only the first gap is that wide
+    assert rank_pairs(prompts, answers, samples, min_gap=1.5, weights=unweighted)[1]["pairs"] == 1  # only the first gap is that wide
 
 
 def test_on_policy_sampling_from_the_tiny_model(tiny_base):

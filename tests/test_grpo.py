@@ -22,14 +22,14 @@ cpu_only = pytest.mark.skipif(has_cuda(), reason="checks the refusal of GPU sett
 def test_to_grpo_config_maps_every_field(tmp_path):
     cfg = GRPOConfig(
         num_generations=3, max_completion_length=40, temperature=0.7, beta=0.01, loss_type="grpo", learning_rate=2e-5, max_steps=9,
-        batch_size=6, grad_accum=2, accuracy_weight=2.0, format_weight=0.5, language_weight=0.1, seed=3, logging_steps=4,
+        batch_size=6, grad_accum_steps=2, accuracy_weight=2.0, format_weight=0.5, language_weight=0.1, seed=3, logging_steps=4,
     )  # fmt: skip
     args = to_grpo_config(cfg, str(tmp_path), tracking=False)
     assert isinstance(args, trl.GRPOConfig)
     assert (args.num_generations, args.max_completion_length, args.temperature, args.beta, args.loss_type) == (3, 40, 0.7, 0.01, "grpo")
     assert (args.learning_rate, args.max_steps, args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2e-5, 9, 6, 2)
     assert args.reward_weights == [2.0, 0.5, 0.1] and (args.seed, args.logging_steps) == (3, 4)
-    assert args.generation_batch_size == 12  # batch_size × grad_accum on one process: 4 whole groups of 3
+    assert args.generation_batch_size == 12  # batch_size × grad_accum_steps on one process: 4 whole groups of 3
     assert args.use_cpu is not has_cuda()
     assert args.bf16 is False and args.gradient_checkpointing is False and args.use_vllm is False
     assert args.report_to == [] and args.save_strategy == "no"
@@ -44,8 +44,8 @@ def test_offered_loss_types_exist_in_trl():
 
 def test_generation_batch_must_hold_whole_groups():
     GRPOConfig(batch_size=8, num_generations=4)
-    GRPOConfig(batch_size=2, grad_accum=3, num_generations=6)
-    with pytest.raises(ValidationError, match=r"batch_size × grad_accum = 6 × 1 = 6 .* must divide by num_generations 4"):
+    GRPOConfig(batch_size=2, grad_accum_steps=3, num_generations=6)
+    with pytest.raises(ValidationError, match=r"batch_size × grad_accum_steps = 6 × 1 = 6 .* must divide by num_generations 4"):
         GRPOConfig(batch_size=6, num_generations=4)
     with pytest.raises(ValidationError, match="num_generations"):
         GRPOConfig(num_generations=1, batch_size=2)  # a group of one has no advantage
@@ -92,3 +92,48 @@ def test_train_grpo_changes_the_policy_with_varied_rewards(tiny_base, tmp_path):
     trained, base = load_model_strict(summary["model_dir"]), load_model_strict(str(model_dir))
     before, after = dict(base.named_parameters()), dict(trained.named_parameters())
     assert any(not torch.equal(before[n], after[n]) for n in before)
+
+
+@pytest.mark.parametrize(
+    ("weights", "unscorable"),
+    [({}, False), ({"accuracy_weight": 2.0, "format_weight": 0.0, "language_weight": 0.3}, False), ({"format_weight": 0.0, "language_weight": 0.0}, True)],
+)
+def test_grpo_and_dpo_ranking_give_literal_completions_the_same_score(tiny_base, tmp_path, weights, unscorable):
+    from trl import GRPOTrainer
+
+    from tasks.tokenize.train import load_tokenizer
+    from tasks.train.arithmetic import make_problems, to_prompt
+    from tasks.train.dpo import DPOConfig, rank_pairs
+    from tasks.train.grpo import reward_functions
+    from tasks.train.rewards import weighted_reward
+
+    model_dir, tokenizer_dir = tiny_base
+    problem = make_problems(1, seed=0)[0]
+    answer = "见下图" if unscorable else problem.answer  # a reference with no number: accuracy cannot judge
+    texts = [f"<think>{problem.solution}</think><answer>{problem.answer}</answer>", "<answer>0</answer>", "I have no idea", f"答案是{problem.answer}"]
+    grpo_cfg, dpo_cfg = GRPOConfig(num_generations=4, batch_size=4, **weights), DPOConfig(**weights)
+    trainer = GRPOTrainer(
+        model=load_model_strict(str(model_dir)),
+        reward_funcs=reward_functions(grpo_cfg),
+        args=to_grpo_config(grpo_cfg, str(tmp_path)),
+        train_dataset=problem_dataset(4, seed=0),
+        processing_class=load_tokenizer(tokenizer_dir),
+    )
+    prompt = to_prompt(problem)
+    completions = [[{"role": "assistant", "content": t}] for t in texts]
+    per_reward = trainer._calculate_rewards([{"prompt": prompt, "answer": answer}] * 4, [prompt] * 4, completions, [[0]] * 4)
+    # TRL's sum (GRPOTrainer._generate_and_score_completions): weighted, skipping NaN; a row no reward scored stays NaN
+    grpo_scores = (per_reward * trainer.reward_weights.unsqueeze(0)).nansum(dim=1)
+    grpo_scores[torch.isnan(per_reward).all(dim=1)] = torch.nan
+    grpo_scores = [None if s != s else s for s in grpo_scores.tolist()]
+
+    dpo_scores = weighted_reward(completions, dpo_cfg, answer=[answer] * 4)
+    assert [s is None for s in dpo_scores] == [s is None for s in grpo_scores] == [unscorable] * 4
+    assert [s for s in dpo_scores if s is not None] == pytest.approx([s for s in grpo_scores if s is not None])
+    pairs, stats = rank_pairs([prompt], [answer], [texts], min_gap=0.0, weights=dpo_cfg)
+    if unscorable:
+        assert pairs == [] and stats["skipped_no_gap"] == 1  # nothing to rank: neither chosen nor rejected
+    else:
+        best, worst = max(grpo_scores), min(grpo_scores)
+        assert pairs[0]["reward_gap"] == pytest.approx(best - worst) and stats["mean_reward"] == pytest.approx(sum(grpo_scores) / 4)
+        assert pairs[0]["chosen"][0]["content"] == texts[grpo_scores.index(best)] and pairs[0]["rejected"][0]["content"] == texts[grpo_scores.index(worst)]

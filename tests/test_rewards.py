@@ -168,3 +168,29 @@ def test_generated_solutions_score_full_marks():
     assert rule_reward(replies, answer=[p.answer for p in problems]) == [3.0] * 40
     wrong = [str(int(p.answer) + 1) for p in problems]
     assert accuracy_reward(replies, answer=wrong) == [0.0] * 40
+
+
+def test_the_registry_names_every_reward_once_with_one_weight():
+    from tasks.train.rewards import REWARDS, RewardWeights
+
+    assert list(REWARDS) == ["accuracy_reward", "format_reward", "language_reward"]  # the names TRL logs: rewards/<name>/mean
+    assert list(RewardWeights().weights()) == list(REWARDS)
+    assert RewardWeights().weights() == {"accuracy_reward": 1.0, "format_reward": 0.5, "language_reward": 0.25}
+    assert list(RewardWeights(language_weight=0).active()) == ["accuracy_reward", "format_reward"]
+    with pytest.raises(ValueError, match="at least one of"):
+        RewardWeights(accuracy_weight=0, format_weight=0, language_weight=0)
+
+
+def test_a_reference_without_a_number_is_unscorable():
+    completions = ["<think>…</think><answer>21</answer>", "<answer>21</answer>", "<answer>21</answer>"]
+    assert accuracy_reward(completions, answer=["21", "", "见下图"]) == [1.0, None, None]
+    assert rule_reward(completions, answer=["21", "见下图", "21"]) == [2.0, 0.4, 1.4]  # None adds nothing; the other rewards still score
+
+
+def test_weighted_reward_is_none_only_when_no_active_reward_scores():
+    from tasks.train.rewards import RewardWeights, weighted_reward
+
+    accuracy_only = RewardWeights(format_weight=0, language_weight=0)
+    texts = ["<answer>21</answer>", "<answer>20</answer>", "<answer>21</answer>"]
+    assert weighted_reward(texts, accuracy_only, answer=["21", "21", "?"]) == [1.0, 0.0, None]
+    assert weighted_reward(texts, RewardWeights(), answer=["21", "21", "?"]) == [pytest.approx(1.2), pytest.approx(0.2), pytest.approx(0.2)]

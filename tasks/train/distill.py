@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from tasks.train.config import GenerationSettings, ModelConfig
+from tasks.train.config import CheckpointSettings, Epochs, GenerationSettings, ModelConfig, RegisteredModel, TrainSettings, WarmupRatio, settings_of
 from tasks.train.instructions import DataFormat
 from tasks.train.sft import SFTConfig
 
@@ -51,11 +51,16 @@ def default_student() -> ModelConfig:
     return ModelConfig(hidden_size=96, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=256)
 
 
-class DistillConfig(BaseModel):
+class DistillConfig(CheckpointSettings, TrainSettings):
     """Knowledge distillation into a smaller student: from the teacher's softened logits (same vocabulary), or
-    from the teacher's answers to the training prompts (local model or an OpenAI-compatible endpoint)."""
+    from the teacher's answers to the training prompts (local model or an OpenAI-compatible endpoint).
 
-    model_config = ConfigDict(extra="forbid")
+    The training and checkpoint settings are the student's SFT settings (``student_sft_config``); checkpoints are
+    written in sequence mode only (logits mode keeps projections outside the model)."""
+
+    epochs: Epochs = 3.0
+    warmup_ratio: WarmupRatio = 0.05
+    registered_model: RegisteredModel = "liandan-student"
 
     mode: Literal["logits", "sequence"] = Field(
         "logits", description="logits: match the teacher's token distributions (shared vocabulary); sequence: fine-tune on the teacher's generated answers."
@@ -69,20 +74,8 @@ class DistillConfig(BaseModel):
         description="logits: hidden states to align, 'student:teacher' (0 = embeddings, k = output of layer k), e.g. ['1:2', '2:4'].",
     )
     hidden_weight: float = Field(0.0, ge=0, le=100, description="logits: weight of the hidden-state alignment loss (learned linear projection, MSE); 0: off.")
-    learning_rate: float = Field(1e-3, gt=0, le=1, description="Peak AdamW learning rate of the student.")
-    epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training conversations when max_steps is 0.")
-    max_steps: int = Field(0, ge=0, le=100_000_000, description="Optimizer steps to train; 0: train for `epochs` instead.")
-    batch_size: int = Field(8, ge=1, le=4096, description="Conversations per device per forward pass.")
-    grad_accum_steps: int = Field(1, ge=1, le=4096, description="Forward passes accumulated per optimizer step.")
     max_length: int = Field(512, ge=16, le=1_048_576, description="Tokens kept per conversation; longer ones are cut at the end.")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of the steps spent warming the learning rate up from 0.")
-    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW decoupled weight decay.")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of the student's initialisation, the eval split, data order and sampling.")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="Share of conversations held out to compare teacher and student on the reference answers.")
-    logging_steps: int = Field(5, ge=1, le=100_000, description="Log the loss and its KL / CE parts every this many steps.")
-    save_steps: int = Field(100, ge=1, le=100_000_000, description="sequence: write a resumable checkpoint every this many steps (logits mode does not checkpoint).")
-    bf16: bool = Field(False, description="bfloat16 mixed precision. Needs a CUDA GPU with bf16 (Ampere or newer); refused on CPU.")
-    cpu_threads: int = Field(0, ge=0, le=1024, description="Torch intra-op threads while training and generating; 0: torch's default (one per core).")
     data_format: DataFormat = Field("auto", description="Row format of the instruction data: alpaca, sharegpt or messages; auto: by each row's keys.")
     num_prompts: int = Field(0, ge=0, le=10_000_000, description="sequence: training prompts the teacher answers; 0: all of them.")
     teacher_max_new_tokens: int = Field(128, ge=1, le=32_768, description="sequence: longest teacher answer, in tokens.")
@@ -103,12 +96,6 @@ class DistillConfig(BaseModel):
     speed_prompts: int = Field(4, ge=1, le=1000, description="Held-out prompts each model generates for to measure tokens/s.")
     speed_new_tokens: int = Field(32, ge=1, le=8192, description="Tokens generated per prompt when measuring speed (forced, so both models generate as many).")
     num_samples: int = Field(3, ge=0, le=1000, description="Held-out prompts answered by teacher and student, side by side, in the summary.")
-    registered_model: str = Field(
-        "liandan-student",
-        pattern=r"^[A-Za-z0-9._-]*$",
-        max_length=200,
-        description="MLflow Model Registry name of the student; empty: log it without registering.",
-    )
 
     @model_validator(mode="after")
     def _one_student(self) -> DistillConfig:
@@ -123,28 +110,16 @@ class VocabularyMismatch(ValueError):
     """Teacher and student do not share a vocabulary, so their token distributions cannot be compared."""
 
 
-def sft_settings(cfg: DistillConfig, data_paths: list[str], data_format: DataFormat) -> SFTConfig:
-    """Return the SFT config that trains the student with ``cfg``'s training settings (full weights, no held-out split of its own)."""
+def student_sft_config(cfg: DistillConfig, data_paths: list[str], data_format: DataFormat) -> SFTConfig:
+    """Return the SFT config that trains the student: ``cfg``'s training and checkpoint settings, full weights, no held-out split or samples of its own."""
     return SFTConfig(
+        **settings_of(cfg, TrainSettings, CheckpointSettings),
         method="full",
-        learning_rate=cfg.learning_rate,
-        epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        batch_size=cfg.batch_size,
-        grad_accum_steps=cfg.grad_accum_steps,
         max_length=cfg.max_length,
-        warmup_ratio=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        seed=cfg.seed,
         eval_fraction=0.0,  # the held-out comparison is distillation's own, the same for teacher and student
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        bf16=cfg.bf16,
-        cpu_threads=cfg.cpu_threads,
         data_paths=data_paths,
         data_format=data_format,
         num_samples=0,
-        registered_model=cfg.registered_model,
     )
 
 
@@ -436,7 +411,7 @@ def _distil_logits(
         others["the student"] = load_tokenizer(cfg.student_model)
     check_same_vocabulary(teacher, student, tokenizer, others)
     pairs = parse_layer_map(cfg.hidden_layer_map, student.config.get_text_config().num_hidden_layers, teacher.config.get_text_config().num_hidden_layers)
-    args = to_sft_config(sft_settings(cfg, paths, cfg.data_format), str(out / "checkpoints"), tracking=report_to_mlflow, save=False)  # the projections are not in a checkpoint
+    args = to_sft_config(student_sft_config(cfg, paths, cfg.data_format), str(out / "checkpoints"), tracking=report_to_mlflow, save=False)  # the projections are not in a checkpoint
     trainer = _trainer_class()(
         model=student,
         args=args,
@@ -515,7 +490,7 @@ def _distil_sequences(
             copy_tokenizer(tokenizer_dir, init_dir)
             write_done(init_dir, init_digest, {"student": cfg.student.model_dump(mode="json")})
         init = str(init_dir)
-    sft = train_sft(sft_settings(cfg, [str(data)], "messages"), init, tokenizer_dir, str(out), report_to_mlflow)
+    sft = train_sft(student_sft_config(cfg, [str(data)], "messages"), init, tokenizer_dir, str(out), report_to_mlflow)
     return {
         "student": load_model_strict(sft["model_dir"]),
         "teacher_data": {"path": str(data), **generated},
@@ -540,7 +515,7 @@ def train_distill(cfg: DistillConfig, teacher_dir: str, tokenizer_dir: str, data
     from tasks.train.sft import check_hardware, generate_replies
 
     paths = [data_path] if isinstance(data_path, str) else list(data_path)
-    check_hardware(sft_settings(cfg, paths, cfg.data_format), has_cuda())  # refuse GPU settings on CPU before loading anything
+    check_hardware(student_sft_config(cfg, paths, cfg.data_format), has_cuda())  # refuse GPU settings on CPU before loading anything
     if not teacher_dir and not (cfg.mode == "sequence" and cfg.endpoint_base_url):
         raise ValueError("train_distill needs teacher_dir unless distill.mode=sequence with an endpoint teacher")
     out = Path(output_dir)

@@ -1,8 +1,9 @@
 """Direct preference optimisation with TRL's DPOTrainer: pairs from a file, or built on-policy, or both.
 
 On-policy pairs (the seed's RLHF with rule feedback): the policy samples several answers to each arithmetic
-problem, ``tasks.train.rewards.rule_reward`` scores them (accuracy + format + language, 0–3), and the best
-and the worst become chosen and rejected when they differ by at least ``min_reward_gap``. The reference
+problem, ``tasks.train.rewards.weighted_reward`` scores them with the config's reward weights (the same
+registry and weighted sum GRPO trains on: accuracy, format, language, by default 1/0.5/0.25), and the best and
+the worst scorable answers become chosen and rejected when they differ by at least ``min_reward_gap``. The reference
 model is a frozen copy of the policy, loaded strictly from the same folder.
 
 Writes ``<output_dir>/model/`` (weights + tokenizer, loadable strictly) and ``<output_dir>/summary.json``.
@@ -17,10 +18,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.store import resolve_data_path
-from tasks.train.config import GenerationSettings, check_gpu_features, has_cuda
+from tasks.train.config import (
+    BatchSize,
+    CpuThreads,
+    GenerationSettings,
+    LearningRate,
+    MaxSteps,
+    RegisteredModel,
+    TrainSettings,
+    check_gpu_features,
+    has_cuda,
+    trainer_arguments,
+)
+from tasks.train.rewards import RewardWeights
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
@@ -35,32 +48,18 @@ DPOLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "
 DEFAULT_PAIRS = "data/sample/preferences/pairs.jsonl"
 
 
-class DPOConfig(BaseModel):
-    """DPO: preference pairs (from a file and/or sampled from the policy and ranked by rule rewards), a frozen
-    reference copy of the policy, and TRL's DPOTrainer with beta and the loss type below."""
+class DPOConfig(RewardWeights, TrainSettings):
+    """DPO: preference pairs (from a file and/or sampled from the policy and ranked by the weighted rule rewards),
+    a frozen reference copy of the policy, and TRL's DPOTrainer with beta and the loss type below."""
 
-    model_config = ConfigDict(extra="forbid")
-
+    learning_rate: LearningRate = 5e-5
+    max_steps: MaxSteps = 30
+    batch_size: BatchSize = 4
+    cpu_threads: CpuThreads = 1
+    registered_model: RegisteredModel = "liandan-dpo"
     beta: float = Field(0.1, gt=0, le=10, description="How far the policy may move from the reference: higher keeps it closer (for ipo it is the regulariser τ).")
     loss_type: DPOLoss = Field("sigmoid", description="Preference loss: sigmoid (the DPO paper), hinge (SLiC), ipo, robust (noisy labels), apo_zero, … as TRL 1.16 names them.")
-    learning_rate: float = Field(
-        5e-5, gt=0, le=1, description="AdamW learning rate (TRL's default 1e-6 suits 7B models; the demo's tiny model needs a larger one to move in a few steps)."
-    )
-    max_steps: int = Field(30, ge=1, le=10_000_000, description="Optimizer steps to train.")
-    batch_size: int = Field(4, ge=1, le=4096, description="Preference pairs per device per forward pass.")
-    grad_accum: int = Field(1, ge=1, le=4096, description="Forward passes accumulated per optimizer step.")
     max_length: int = Field(512, ge=16, le=131_072, description="Prompt + answer tokens kept per sequence (longer ones are truncated at the end).")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of data order, dropout and on-policy sampling.")
-    logging_steps: int = Field(5, ge=1, le=100_000, description="Log loss, reward margins and accuracies every this many steps.")
-    bf16: bool = Field(False, description="bfloat16 mixed precision. Needs a CUDA GPU with bf16; refused on CPU.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save GPU memory (TRL's default is on). GPU only; refused on CPU.")
-    cpu_threads: int = Field(
-        1,
-        ge=0,
-        le=1024,
-        description="Torch intra-op threads while training and sampling; 0: torch's default (one per core). The demo's tiny model gains nothing from more "
-        "than 1, and threads spinning on busy cores made GRPO 6-10x slower (17-30 s against 2.5-3 s a step on 2 shared cores).",
-    )
     pairs_path: str = Field(
         DEFAULT_PAIRS,
         min_length=1,
@@ -76,9 +75,8 @@ class DPOConfig(BaseModel):
     samples_per_prompt: int = Field(4, ge=2, le=64, description="on_policy: answers sampled per problem; best and worst become a pair.")
     temperature: float = Field(1.0, gt=0, le=5, description="on_policy: sampling temperature.")
     max_new_tokens: int = Field(64, ge=1, le=8192, description="on_policy: longest sampled answer, in tokens.")
-    min_reward_gap: float = Field(0.5, ge=0, le=3, description="on_policy: a problem yields a pair only when best and worst rule rewards (0–3) differ by at least this.")
-    registered_model: str = Field(
-        "liandan-dpo", pattern=r"^[A-Za-z0-9._-]*$", max_length=200, description="MLflow Model Registry name of the final model; empty: log it without registering."
+    min_reward_gap: float = Field(
+        0.5, ge=0, le=300, description="on_policy: a problem yields a pair only when its best and worst weighted rule rewards (0–1.75 at the default weights) differ by at least this."
     )
 
 
@@ -95,24 +93,13 @@ def to_dpo_config(cfg: DPOConfig, output_dir: str, tracking: bool = False) -> tr
     check_hardware(cfg, cuda)
     return trl.DPOConfig(
         output_dir=output_dir,
-        use_cpu=not cuda,
-        bf16=cfg.bf16,  # TRL turns bf16 on by default; a CPU run must say no
-        fp16=False,
-        activation_checkpointing=cfg.gradient_checkpointing,  # TRL turns gradient checkpointing on by default; the new name overrides it
+        **trainer_arguments(cfg, cuda, tracking),
         beta=cfg.beta,
         loss_type=[cfg.loss_type],
-        learning_rate=cfg.learning_rate,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
         max_length=cfg.max_length,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
         logging_first_step=True,  # the margins start at 0: step 1 shows the untrained pair ranking
         save_strategy="no",  # a short stage: the final model is saved once, by us
         dataloader_num_workers=0,
-        report_to=["mlflow"] if tracking else "none",
-        disable_tqdm=True,
     )
 
 
@@ -146,16 +133,24 @@ def sample_completions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     return generate_texts(model, tokenizer, prompts, sampling_settings(cfg))
 
 
-def rank_pairs(prompts: list[list[dict]], answers: list[str], completions: list[list[str]], min_gap: float) -> tuple[list[dict], dict]:
-    """Return best-vs-worst pairs by rule reward for each prompt whose gap is at least ``min_gap``, and the tally."""
-    from tasks.train.rewards import rule_reward
+def rank_pairs(prompts: list[list[dict]], answers: list[str], completions: list[list[str]], min_gap: float, *, weights: RewardWeights) -> tuple[list[dict], dict]:
+    """Return best-vs-worst pairs by weighted rule reward for each prompt whose gap is at least ``min_gap``, and the tally.
+
+    The score is ``weighted_reward``'s, GRPO's own; an unscorable sample (None) is neither chosen nor rejected, and
+    a prompt with fewer than two scorable samples has no gap (counted in ``skipped_no_gap``).
+    """
+    from tasks.train.rewards import weighted_reward
 
     pairs, skipped, scores = [], 0, []
     for prompt, answer, samples in zip(prompts, answers, completions, strict=True):
-        rewards = rule_reward(samples, answer=[answer] * len(samples))
-        scores.extend(rewards)
-        best = max(range(len(samples)), key=rewards.__getitem__)
-        worst = min(range(len(samples)), key=rewards.__getitem__)
+        rewards = weighted_reward(samples, weights, answer=[answer] * len(samples))
+        scored = [i for i, r in enumerate(rewards) if r is not None]
+        scores.extend(rewards[i] for i in scored)
+        if len(scored) < 2:
+            skipped += 1
+            continue
+        best = max(scored, key=rewards.__getitem__)
+        worst = min(scored, key=rewards.__getitem__)
         if rewards[best] - rewards[worst] < max(min_gap, 1e-9):  # equal rewards say nothing about preference
             skipped += 1
             continue
@@ -172,12 +167,12 @@ def rank_pairs(prompts: list[list[dict]], answers: list[str], completions: list[
 
 
 def build_on_policy_pairs(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problems: list[Problem], cfg: DPOConfig) -> tuple[list[dict], dict]:
-    """Return pairs sampled from the policy on ``problems`` and ranked by the rule rewards, and the tally."""
+    """Return pairs sampled from the policy on ``problems`` and ranked by the weighted rule rewards, and the tally."""
     from tasks.train.arithmetic import to_prompt
 
     prompts = [to_prompt(p) for p in problems]
     completions = sample_completions(model, tokenizer, prompts, cfg)
-    return rank_pairs(prompts, [p.answer for p in problems], completions, cfg.min_reward_gap)
+    return rank_pairs(prompts, [p.answer for p in problems], completions, cfg.min_reward_gap, weights=cfg)
 
 
 @contextmanager

@@ -1,10 +1,10 @@
 """GRPO with verifiable rewards: TRL's GRPOTrainer on generated Chinese arithmetic word problems.
 
 Each problem (``tasks.train.arithmetic``) is a conversational prompt with its ``answer`` column; the policy
-samples ``num_generations`` completions per prompt, and three rule rewards (``tasks.train.rewards``) score
-them — accuracy (the number, after normalising full-width digits and Chinese numerals), format
-(``<think>…</think><answer>…</answer>``, with partial credit) and language consistency — weighted and
-summed. Advantages are each completion's reward against its group's mean, so a group whose completions all
+samples ``num_generations`` completions per prompt, and the rule rewards of the registry
+(``tasks.train.rewards.REWARDS``) score them — accuracy (the number, after normalising full-width digits and
+Chinese numerals), format (``<think>…</think><answer>…</answer>``, with partial credit) and language
+consistency — weighted (``RewardWeights``, the same weights and sum DPO's on-policy ranking uses) and summed. Advantages are each completion's reward against its group's mean, so a group whose completions all
 score alike teaches nothing: run GRPO after SFT, when the policy sometimes gets the format or the answer.
 
 Writes ``<output_dir>/model/`` (weights + tokenizer, loadable strictly) and ``<output_dir>/summary.json``.
@@ -17,63 +17,54 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from tasks.train.config import check_gpu_features, has_cuda
+from tasks.train.config import (
+    CpuThreads,
+    LearningRate,
+    LoggingSteps,
+    MaxSteps,
+    RegisteredModel,
+    TrainSettings,
+    check_gpu_features,
+    has_cuda,
+    trainer_arguments,
+)
+from tasks.train.rewards import REWARDS, RewardFunction, RewardWeights
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
     from transformers import Trainer
 
-REWARD_NAMES = ("accuracy_reward", "format_reward", "language_reward")  # the metric names TRL logs: rewards/<name>/mean
+REWARD_NAMES = tuple(REWARDS)  # the metric names TRL logs: rewards/<name>/mean
 
 
-class GRPOConfig(BaseModel):
+class GRPOConfig(RewardWeights, TrainSettings):
     """GRPO: the policy samples several answers per arithmetic problem; rule rewards for accuracy, format and
     language score them against each other (group-relative advantages), with an optional KL pull to the start."""
 
-    model_config = ConfigDict(extra="forbid")
-
+    learning_rate: LearningRate = 5e-5
+    max_steps: MaxSteps = 20
+    logging_steps: LoggingSteps = 1
+    cpu_threads: CpuThreads = 1
+    registered_model: RegisteredModel = "liandan-grpo"
     num_generations: int = Field(4, ge=2, le=256, description="Completions sampled per prompt (the group its advantages are relative to).")
     max_completion_length: int = Field(64, ge=1, le=131_072, description="Longest completion, in tokens (a reasoning model wants hundreds to thousands).")
     temperature: float = Field(1.0, gt=0, le=5, description="Sampling temperature; the group needs diverse completions to have anything to compare.")
     beta: float = Field(0.04, ge=0, le=10, description="KL penalty to the starting policy (0.04 as in DeepSeekMath; 0: no reference model is loaded — faster, less memory).")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field("dapo", description="Token-loss aggregation, as TRL 1.16 names it: dapo (TRL's default, no length bias), grpo (the paper's), dr_grpo, bnpo.")
-    learning_rate: float = Field(5e-5, gt=0, le=1, description="AdamW learning rate (TRL's default 1e-6 suits large models; the demo's tiny model needs more).")
-    max_steps: int = Field(20, ge=1, le=10_000_000, description="Optimizer steps to train.")
-    batch_size: int = Field(8, ge=1, le=4096, description="Completions per device per forward pass; batch_size × grad_accum must divide by num_generations.")
-    grad_accum: int = Field(1, ge=1, le=4096, description="Forward passes accumulated per optimizer step (and per generation round: TRL generates batch_size × grad_accum completions at once).")
-    accuracy_weight: float = Field(1.0, ge=0, le=100, description="Weight of the accuracy reward (1 when the answer's number is right).")
-    format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for `<think>…</think><answer>…</answer>`, 0.2 per well-placed tag otherwise).")
-    language_weight: float = Field(0.25, ge=0, le=100, description="Weight of the language reward (the share of Han characters among the letters written).")
     num_problems: int = Field(64, ge=1, le=10_000_000, description="Arithmetic word problems generated for training.")
     problem_seed: int = Field(2, ge=0, le=2**32 - 1, description="Seed of the generated problems (the bundled evaluation set uses seed 0, DPO's on-policy set seed 1).")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of data order and sampling.")
-    logging_steps: int = Field(1, ge=1, le=100_000, description="Log rewards (mean per reward, std), KL and completion lengths every this many steps.")
-    bf16: bool = Field(False, description="bfloat16 mixed precision. Needs a CUDA GPU with bf16; refused on CPU.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save GPU memory (TRL's default is on). GPU only; refused on CPU.")
     use_vllm: bool = Field(False, description="Generate with vLLM colocated on the training GPU (much faster sampling). Needs a CUDA GPU and the vllm package; refused on CPU.")
-    cpu_threads: int = Field(
-        1,
-        ge=0,
-        le=1024,
-        description="Torch intra-op threads while training and sampling; 0: torch's default (one per core). The demo's tiny model gains nothing from more "
-        "than 1, and threads spinning on busy cores made GRPO 6-10x slower (17-30 s against 2.5-3 s a step on 2 shared cores).",
-    )
-    registered_model: str = Field(
-        "liandan-grpo", pattern=r"^[A-Za-z0-9._-]*$", max_length=200, description="MLflow Model Registry name of the final model; empty: log it without registering."
-    )
 
     @model_validator(mode="after")
     def _groups_fit(self) -> GRPOConfig:
-        # TRL generates batch_size × grad_accum completions per round and needs whole groups of num_generations in it
-        if (self.batch_size * self.grad_accum) % self.num_generations:
+        # TRL generates batch_size × grad_accum_steps completions per round and needs whole groups of num_generations in it
+        if (self.batch_size * self.grad_accum_steps) % self.num_generations:
             raise ValueError(
-                f"batch_size × grad_accum = {self.batch_size} × {self.grad_accum} = {self.batch_size * self.grad_accum} completions per generation round "
-                f"must divide by num_generations {self.num_generations} (whole groups only); e.g. set batch_size to {self.num_generations}"
+                f"batch_size × grad_accum_steps = {self.batch_size} × {self.grad_accum_steps} = {self.batch_size * self.grad_accum_steps} completions per "
+                f"generation round must divide by num_generations {self.num_generations} (whole groups only); e.g. set batch_size to {self.num_generations}"
             )
-        if not (self.accuracy_weight or self.format_weight or self.language_weight):
-            raise ValueError("at least one of accuracy_weight, format_weight, language_weight must be above 0")
         return self
 
 
@@ -94,29 +85,23 @@ def to_grpo_config(cfg: GRPOConfig, output_dir: str, tracking: bool = False) -> 
     check_hardware(cfg, cuda)
     return trl.GRPOConfig(
         output_dir=output_dir,
-        use_cpu=not cuda,
-        bf16=cfg.bf16,  # TRL turns bf16 on by default; a CPU run must say no
-        fp16=False,
-        activation_checkpointing=cfg.gradient_checkpointing,  # TRL turns gradient checkpointing on by default; the new name overrides it
+        **trainer_arguments(cfg, cuda, tracking),
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
         beta=cfg.beta,
         loss_type=cfg.loss_type,
-        learning_rate=cfg.learning_rate,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        reward_weights=[cfg.accuracy_weight, cfg.format_weight, cfg.language_weight],  # in REWARD_NAMES order
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
+        reward_weights=list(cfg.active().values()),  # in reward_functions(cfg) order
         save_strategy="no",  # a short stage: the final model is saved once, by us
         use_vllm=cfg.use_vllm,
         vllm_mode="colocate",  # vLLM shares the training GPU: no separate server to start
         dataloader_num_workers=0,
-        report_to=["mlflow"] if tracking else "none",
-        disable_tqdm=True,
     )
+
+
+def reward_functions(cfg: RewardWeights) -> list[RewardFunction]:
+    """Return the registry's rewards that ``cfg`` weighs above 0, in the order of ``to_grpo_config``'s reward_weights."""
+    return [REWARDS[name] for name in cfg.active()]
 
 
 def problem_dataset(num_problems: int, seed: int):
@@ -172,7 +157,6 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
     from tasks.train.generation import stop_token_ids
     from tasks.train.model import load_model_strict, parameter_checksum
     from tasks.train.save import save_trained
-    from tasks.train.rewards import accuracy_reward, format_reward, language_reward
 
     out = Path(output_dir)
     args = to_grpo_config(cfg, str(out / "checkpoints"), tracking=report_to_mlflow)  # refuses GPU settings first
@@ -185,7 +169,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
     with torch_threads(cfg.cpu_threads):
         trainer = GRPOTrainer(
             model=policy,
-            reward_funcs=[accuracy_reward, format_reward, language_reward],  # REWARD_NAMES order, as reward_weights
+            reward_funcs=reward_functions(cfg),  # the order of args.reward_weights
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,
@@ -202,7 +186,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
         "model_dir": str(model_dir),
         "problems": len(dataset),
         "steps": steps,
-        "completions": steps * cfg.batch_size * cfg.grad_accum,
+        "completions": steps * cfg.batch_size * cfg.grad_accum_steps,
         "rewards": rewards,
         "reward_mean": {name: rewards.get(f"rewards/{name}/mean", {}).get("mean") for name in REWARD_NAMES},
         "reward_std": rewards.get("reward_std", {}).get("mean"),

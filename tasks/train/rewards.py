@@ -1,11 +1,18 @@
-"""Rule rewards for Chinese arithmetic answers, in TRL's shape ``f(completions, **kwargs) -> list[float]``.
+"""Rule rewards for Chinese arithmetic answers, in TRL's shape ``f(completions, **kwargs) -> list[float | None]``,
+and the one registry of them that GRPO and DPO's on-policy ranking share.
 
 GRPO calls them with ``completions`` (strings, or conversational lists of messages) and every dataset column as
-a keyword (``answer``); DPO's on-policy pairs rank samples by their sum. No model judges anything: an answer is
-right when its number equals the reference after normalising full-width digits, Chinese numerals
-(十二, 二十一, 一百零五, 两), thousands separators and trailing units (本, 个, 元).
+a keyword (``answer``). No model judges anything: an answer is right when its number equals the reference after
+normalising full-width digits, Chinese numerals (十二, 二十一, 一百零五, 两), thousands separators and trailing
+units (本, 个, 元). A reward that cannot judge a completion returns None for it, as TRL expects.
 
-- ``accuracy_reward``: 1.0 when the answer's number equals the reference, else 0.0.
+``REWARDS`` maps each reward's name (the name TRL logs, ``rewards/<name>/mean``) to its function;
+``RewardWeights`` (a config mixin of GRPO's and DPO's configs) weighs them, and ``weighted_reward`` is the
+score both trainers use: the weighted sum over the rewards that could score, None when none could — what TRL's
+GRPOTrainer computes (a NaN-skipping weighted sum, unscorable rows marked apart).
+
+- ``accuracy_reward``: 1.0 when the answer's number equals the reference, else 0.0; None when the reference
+  itself states no number (nothing to check against).
 - ``format_reward``: 1.0 for exactly ``<think>…</think><answer>…</answer>``; partial credit (0.2 per well-placed
   tag, at most 0.8) otherwise — a barely trained policy never hits the exact shape, and an all-zero reward gives
   GRPO no advantage to learn from.
@@ -17,7 +24,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _DIGITS = {
     "零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "两": 2, "三": 3, "叁": 3, "四": 4, "肆": 4,
@@ -129,13 +139,21 @@ def answers_match(text: str, reference: str) -> bool:
     return got is not None and got == want
 
 
-def accuracy_reward(completions: list, answer: list[str], **kwargs) -> list[float]:
-    """Return 1.0 for each completion whose answer equals its reference number, else 0.0.
+def accuracy_reward(completions: list, answer: list[str], **kwargs) -> list[float | None]:
+    """Return 1.0 for each completion whose answer equals its reference number, else 0.0; None where the reference has no number.
 
-    >>> accuracy_reward(["<think>…</think><answer>二十一</answer>", "<answer>20</answer>", "所以共有２１本"], answer=["21", "21", "21"])
-    [1.0, 0.0, 1.0]
+    >>> accuracy_reward(["<think>…</think><answer>二十一</answer>", "<answer>20</answer>", "所以共有２１本", "<answer>21</answer>"], answer=["21", "21", "21", "见图"])
+    [1.0, 0.0, 1.0, None]
     """
-    return [1.0 if answers_match(completion_text(c), ref) else 0.0 for c, ref in zip(completions, answer, strict=True)]
+    rewards: list[float | None] = []
+    for completion, reference in zip(completions, answer, strict=True):
+        want = extract_number(reference)
+        if want is None:
+            rewards.append(None)  # unscorable: TRL leaves it out of the sum and of the logged mean
+            continue
+        got = extract_number(extract_answer(completion_text(completion)))
+        rewards.append(1.0 if got is not None and got == want else 0.0)
+    return rewards
 
 
 def format_reward(completions: list, **kwargs) -> list[float]:
@@ -170,11 +188,70 @@ def language_reward(completions: list, **kwargs) -> list[float]:
     return rewards
 
 
-def rule_reward(completions: list, answer: list[str], **kwargs) -> list[float]:
-    """Return accuracy + format + language per completion (0 to 3): how DPO's on-policy pairs rank samples.
+RewardFunction = Callable[..., list[float | None]]
+
+# The registry: every rule reward by the name TRL logs it under. GRPO passes them (in this order) to GRPOTrainer
+# with RewardWeights.weights() as reward_weights; DPO's on-policy ranking scores with weighted_reward.
+REWARDS: dict[str, RewardFunction] = {f.__name__: f for f in (accuracy_reward, format_reward, language_reward)}
+
+
+class RewardWeights(BaseModel):
+    """Which rule rewards score a completion and how much each counts; 0 leaves a reward out (not computed, not logged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy_weight: float = Field(1.0, ge=0, le=100, description="Weight of the accuracy reward (1 when the answer's number is right).")
+    format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for `<think>…</think><answer>…</answer>`, 0.2 per well-placed tag otherwise).")
+    language_weight: float = Field(0.25, ge=0, le=100, description="Weight of the language reward (the share of Han characters among the letters written).")
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> RewardWeights:
+        if not any(self.weights().values()):
+            raise ValueError("at least one of accuracy_weight, format_weight, language_weight must be above 0")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Return each registered reward's weight, by name, in ``REWARDS`` order.
+
+        >>> RewardWeights(format_weight=0).weights()
+        {'accuracy_reward': 1.0, 'format_reward': 0.0, 'language_reward': 0.25}
+        """
+        return {"accuracy_reward": self.accuracy_weight, "format_reward": self.format_weight, "language_reward": self.language_weight}
+
+    def active(self) -> dict[str, float]:
+        """Return the weights above 0, by name, in ``REWARDS`` order: the rewards that score.
+
+        >>> RewardWeights(format_weight=0).active()
+        {'accuracy_reward': 1.0, 'language_reward': 0.25}
+        """
+        return {name: weight for name, weight in self.weights().items() if weight > 0}
+
+
+assert list(RewardWeights.model_construct().weights()) == list(REWARDS), "every registered reward has one weight field, in registry order"
+
+
+def weighted_reward(completions: list, weights: RewardWeights, **columns) -> list[float | None]:
+    """Return each completion's score: the weighted sum of the active rewards that could score it, None when none could.
+
+    ``columns`` are the dataset columns the rewards read (``answer``), one value per completion — as GRPO passes them.
+
+    >>> weighted_reward(["<think>十二减三得九</think><answer>21</answer>", "<answer>20</answer>", "twenty-one"], RewardWeights(), answer=["21", "21", "21"])
+    [1.75, 0.2, 0.0]
+    >>> weighted_reward(["<answer>21</answer>", "<answer>21</answer>"], RewardWeights(format_weight=0, language_weight=0), answer=["21", "见图"])
+    [1.0, None]
+    """
+    scores: list[float | None] = [None] * len(completions)
+    for name, weight in weights.active().items():
+        for i, reward in enumerate(REWARDS[name](completions, **columns)):
+            if reward is not None:
+                scores[i] = (scores[i] or 0.0) + weight * reward
+    return scores
+
+
+def rule_reward(completions: list, answer: list[str], **kwargs) -> list[float | None]:
+    """Return accuracy + format + language per completion (0 to 3): the registry's score with every weight 1.
 
     >>> rule_reward(["<think>十二减三得九</think><answer>21</answer>", "twenty-one"], answer=["21", "21"])
     [3.0, 0.0]
     """
-    parts = zip(accuracy_reward(completions, answer), format_reward(completions), language_reward(completions), strict=True)
-    return [sum(p) for p in parts]
+    return weighted_reward(completions, RewardWeights(accuracy_weight=1, format_weight=1, language_weight=1), answer=answer)

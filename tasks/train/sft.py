@@ -21,9 +21,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from tasks.train.config import check_gpu_features, has_cuda
+from tasks.train.config import (
+    CheckpointSettings,
+    Epochs,
+    LearningRate,
+    RegisteredModel,
+    TrainSettings,
+    WarmupRatio,
+    check_gpu_features,
+    has_cuda,
+    trainer_arguments,
+)
 from tasks.train.generation import stop_token_ids as end_of_turn_ids  # noqa: F401 — the name callers knew; one implementation
 from tasks.train.instructions import DataFormat
 
@@ -40,10 +50,8 @@ DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 ADAPTER_NOTE = "ADAPTER.md"
 
 
-class SFTConfig(BaseModel):
+class SFTConfig(CheckpointSettings, TrainSettings):
     """Supervised fine-tuning on instruction data: full, LoRA or QLoRA, loss on the assistant's replies only."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["full", "lora", "qlora"] = Field(
         "full", description="full: train every weight; lora: low-rank adapters on a frozen base; qlora: adapters on a 4-bit base (CUDA GPU only)."
@@ -57,26 +65,13 @@ class SFTConfig(BaseModel):
         description="Module names that get adapters: by default every attention and MLP projection of Qwen2/Llama.",
     )
     merge_lora: bool = Field(True, description="Merge the adapter into a full model when done; off, model/ holds the adapter alone.")
-    learning_rate: float = Field(
-        1e-3, gt=0, le=1, description="Peak AdamW learning rate (the demo's tiny model takes 1e-3; full SFT of a 1B+ model ~1e-5, LoRA ~2e-4)."
-    )
-    epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training conversations when max_steps is 0.")
-    max_steps: int = Field(0, ge=0, le=100_000_000, description="Optimizer steps to train; 0: train for `epochs` instead.")
-    batch_size: int = Field(8, ge=1, le=4096, description="Conversations (or packed sequences) per device per forward pass.")
-    grad_accum_steps: int = Field(1, ge=1, le=4096, description="Forward passes accumulated per optimizer step.")
+    learning_rate: LearningRate = 1e-3
+    epochs: Epochs = 3.0
+    warmup_ratio: WarmupRatio = 0.05
+    registered_model: RegisteredModel = "liandan-sft"
     max_length: int = Field(512, ge=16, le=1_048_576, description="Tokens kept per conversation (or per packed sequence); longer ones are cut at the end.")
     packing: bool = Field(False, description="Pack several conversations into each sequence (best-fit decreasing, no cross-attention between them).")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of the steps spent warming the learning rate up from 0.")
-    weight_decay: float = Field(0.0, ge=0, le=1, description="AdamW decoupled weight decay.")
-    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of the eval split, data order, dropout and adapter initialisation.")
     eval_fraction: float = Field(0.1, ge=0, lt=1, description="Share of conversations held out for the eval loss and sample generations; 0: none.")
-    logging_steps: int = Field(5, ge=1, le=100_000, description="Log loss, learning rate and token accuracy every this many steps.")
-    save_steps: int = Field(100, ge=1, le=100_000_000, description="Write a resumable checkpoint every this many steps.")
-    save_total_limit: int = Field(2, ge=1, le=1000, description="Keep only this many most recent checkpoints.")
-    resume: bool = Field(True, description="Continue from the newest checkpoint in the output folder when there is one.")
-    bf16: bool = Field(False, description="bfloat16 mixed precision. Needs a CUDA GPU with bf16 (Ampere or newer); refused on CPU.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save GPU memory. GPU only; refused on CPU.")
-    cpu_threads: int = Field(0, ge=0, le=1024, description="Torch intra-op threads while training; 0: torch's default (one per core).")
     data_paths: list[str] = Field(
         default_factory=lambda: list(DEFAULT_DATA),
         min_length=1,
@@ -85,12 +80,6 @@ class SFTConfig(BaseModel):
     data_format: DataFormat = Field("auto", description="Row format: alpaca, sharegpt or messages; auto: told apart by each row's keys.")
     num_samples: int = Field(4, ge=0, le=1000, description="Held-out prompts answered by the final model, greedily, for the summary and the run.")
     sample_max_new_tokens: int = Field(96, ge=1, le=8192, description="Longest sample answer, in tokens.")
-    registered_model: str = Field(
-        "liandan-sft",
-        pattern=r"^[A-Za-z0-9._-]*$",
-        max_length=200,
-        description="MLflow Model Registry name of the final model; empty: log it without registering.",
-    )
 
 
 def check_hardware(cfg: SFTConfig, cuda: bool) -> None:
@@ -115,31 +104,16 @@ def to_sft_config(cfg: SFTConfig, output_dir: str, tracking: bool = False, *, sa
     check_hardware(cfg, cuda)
     return trl.SFTConfig(
         output_dir=output_dir,
-        use_cpu=not cuda,
-        bf16=cfg.bf16,  # TRL turns bf16 on by default; a CPU run must say no
-        fp16=False,
-        activation_checkpointing=cfg.gradient_checkpointing,  # TRL turns gradient checkpointing on by default; the new name overrides it
+        **trainer_arguments(cfg, cuda, tracking),
         assistant_only_loss=True,
         packing=cfg.packing,
         max_length=cfg.max_length,
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum_steps,
-        warmup_steps=cfg.warmup_ratio,  # transformers 5 takes a ratio here when it is below 1 (warmup_ratio is gone)
-        weight_decay=cfg.weight_decay,
-        optim="adamw_torch_fused" if cuda else "adamw_torch",
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
         logging_first_step=True,  # the loss curve starts at step 1: the base model's loss on the instructions
         save_strategy="steps" if save else "no",
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
         dataloader_num_workers=0,  # the conversations are tokenized up front; workers would only fork the process
-        report_to=["mlflow"] if tracking else "none",
-        disable_tqdm=True,  # progress goes to the logs Prefect shows, not a terminal bar
     )
 
 
