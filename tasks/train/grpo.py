@@ -47,6 +47,9 @@ class GRPOConfig(BaseModel):
     format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for `<think>…</think><answer>…</answer>`, 0.2 per well-placed tag otherwise).")
     language_weight: float = Field(0.25, ge=0, le=100, description="Weight of the language reward (the share of Han characters among the letters written).")
     num_problems: int = Field(64, ge=1, le=10_000_000, description="Arithmetic word problems generated for training.")
+    problem_level: Literal["all", "curriculum"] = Field(
+        "all", description="Problems generated: all (the eight templates, ×, ÷ and two-step sums included) or curriculum (one- and two-digit + and −, the demo's cold start)."
+    )
     problem_seed: int = Field(2, ge=0, le=2**32 - 1, description="Seed of the generated problems (the bundled evaluation set uses seed 0, DPO's on-policy set seed 1).")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of data order and sampling.")
     logging_steps: int = Field(1, ge=1, le=100_000, description="Log rewards (mean per reward, std), KL and completion lengths every this many steps.")
@@ -119,13 +122,13 @@ def to_grpo_config(cfg: GRPOConfig, output_dir: str, tracking: bool = False) -> 
     )
 
 
-def problem_dataset(num_problems: int, seed: int):
+def problem_dataset(num_problems: int, seed: int, level: str = "all"):
     """Return a ``datasets.Dataset`` of conversational prompts with the ``answer`` column the accuracy reward reads."""
     from datasets import Dataset
 
     from tasks.train.arithmetic import make_problems, to_prompt
 
-    return Dataset.from_list([{"prompt": to_prompt(p), "answer": p.answer} for p in make_problems(num_problems, seed)])
+    return Dataset.from_list([{"prompt": to_prompt(p), "answer": p.answer} for p in make_problems(num_problems, seed, level)])
 
 
 def reward_summary(log_history: list[dict]) -> dict:
@@ -180,7 +183,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
     policy = load_model_strict(policy_dir)
     policy.generation_config.eos_token_id = stop_token_ids(tokenizer)  # TRL stops sampling at these: the end of the assistant turn and eos
     before = parameter_checksum(policy)
-    dataset = problem_dataset(cfg.num_problems, cfg.problem_seed)
+    dataset = problem_dataset(cfg.num_problems, cfg.problem_seed, cfg.problem_level)
 
     with torch_threads(cfg.cpu_threads):
         trainer = GRPOTrainer(
