@@ -56,12 +56,12 @@ def pretrain_curve(run_dir: Path) -> list[dict]:
     if not states:
         return []
     history = json.loads(states[-1].read_text(encoding="utf-8"))["log_history"]
-    rows = []
+    rows: dict[int, dict] = {}  # the trainer logs one entry per source at each eval step
     for e in history:
         losses = {k[len("eval_") : -len("_loss")]: math.exp(v) for k, v in e.items() if k.startswith("eval_") and k.endswith("_loss")}
         if losses:
-            rows.append({"step": e["step"], **losses})
-    return rows
+            rows.setdefault(e["step"], {"step": e["step"]}).update(losses)
+    return list(rows.values())
 
 
 def heldout_ppl(model_dir: Path, texts: list[str], cfg: EvalConfig) -> float:
@@ -70,7 +70,7 @@ def heldout_ppl(model_dir: Path, texts: list[str], cfg: EvalConfig) -> float:
     from tasks.train.model import load_model_strict
 
     model = load_model_strict(str(model_dir))
-    tokenizer = load_tokenizer(model_dir if (model_dir / "tokenizer.json").exists() else model_dir.parents[3] / "model")
+    tokenizer = load_tokenizer(model_dir if (model_dir / "tokenizer.json").exists() else model_dir.parents[2] / "model")
     return text_perplexity(model, tokenizer, texts, cfg.max_length, cfg.batch_size).ppl
 
 
@@ -86,7 +86,7 @@ def held_out_curriculum(run_dir: Path, n: int) -> list:
     return [p for p in make_problems(n, seed=0, level="curriculum") if p.question not in seen]
 
 
-def measure(run_dir: Path, n_problems: int, threads: int) -> dict:
+def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None = None) -> dict:
     """Return every figure of the run: the pretraining curve, per-model metrics, the distillation side-by-side, GRPO's rewards."""
     cfg = EvalConfig(cpu_threads=threads)
     texts = read_texts(resolve_data_path(cfg.heldout_path))
@@ -97,6 +97,8 @@ def measure(run_dir: Path, n_problems: int, threads: int) -> dict:
         for ckpt in sorted((run_dir / "pretrain").glob("checkpoints/*/checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])):
             out["checkpoints"][ckpt.name] = {"ppl.heldout": heldout_ppl(ckpt, texts, cfg)}
         for name, model_dir in stage_models(run_dir).items():
+            if only and name not in only:
+                continue
             started = time.perf_counter()
             model, tokenizer = load_model_and_tokenizer(model_dir)
             metrics = {"ppl.heldout": text_perplexity(model, tokenizer, texts, cfg.max_length, cfg.batch_size).ppl}
@@ -140,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="the run folder, e.g. runs/demo")
     parser.add_argument("--problems", type=int, default=200, help="held-out curriculum problems generated (seed 0) before training questions are dropped")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--models", nargs="*", help="measure only these (base, sft, dpo, grpo, distill, distill_baseline); default: all found")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    result = measure(args.run, args.problems, args.threads)
+    result = measure(args.run, args.problems, args.threads, args.models)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
