@@ -86,7 +86,7 @@ def held_out_curriculum(run_dir: Path, n: int) -> list:
     return [p for p in make_problems(n, seed=0, level="curriculum") if p.question not in seen]
 
 
-def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None = None) -> dict:
+def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None = None, extra: dict[str, Path] | None = None) -> dict:
     """Return every figure of the run: the pretraining curve, per-model metrics, the distillation side-by-side, GRPO's rewards."""
     cfg = EvalConfig(cpu_threads=threads)
     texts = read_texts(resolve_data_path(cfg.heldout_path))
@@ -96,8 +96,8 @@ def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None
     try:
         for ckpt in sorted((run_dir / "pretrain").glob("checkpoints/*/checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])):
             out["checkpoints"][ckpt.name] = {"ppl.heldout": heldout_ppl(ckpt, texts, cfg)}
-        for name, model_dir in stage_models(run_dir).items():
-            if only and name not in only:
+        for name, model_dir in (stage_models(run_dir) | (extra or {})).items():
+            if only and name not in only and name not in (extra or {}):
                 continue
             started = time.perf_counter()
             model, tokenizer = load_model_and_tokenizer(model_dir)
@@ -144,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--models", nargs="*", help="measure only these (base, sft, dpo, grpo, distill, distill_baseline); default: all found")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--extra", nargs="*", default=[], metavar="NAME=DIR", help="also measure these model folders (e.g. a GRPO variant trained by hand)")
     args = parser.parse_args(argv)
-    result = measure(args.run, args.problems, args.threads, args.models)
+    extra = {name: Path(path) for name, path in (e.split("=", 1) for e in args.extra)}
+    result = measure(args.run, args.problems, args.threads, args.models, extra)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -65,3 +65,14 @@ def test_the_bundled_rows_teach_the_format_and_share_no_question_with_the_held_o
     assert len(chains) == 640 and len(direct) == 160
     assert format_reward(chains) == [1.0] * len(chains)
     assert all(re.fullmatch(r"<answer>\d+</answer>", d) for d in direct)
+
+
+def test_grpo_trains_on_the_level_its_config_names():
+    from tasks.train.grpo import GRPOConfig, problem_dataset
+
+    cfg = GRPOConfig(problem_level="curriculum", num_problems=7)
+    rows = problem_dataset(cfg.num_problems, cfg.problem_seed, cfg.problem_level)
+    expected = make_problems(7, seed=cfg.problem_seed, level="curriculum")
+    assert [r["answer"] for r in rows] == [p.answer for p in expected]
+    assert [r["prompt"][-1]["content"] for r in rows] == [p.question for p in expected]
+    assert GRPOConfig().problem_level == "all"  # the default stays the full set
