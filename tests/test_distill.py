@@ -256,3 +256,15 @@ def test_teacher_data_is_kept_by_teacher_and_generation_settings(teacher, tiny_b
     # logits mode distils from the teacher's logits and writes no teacher data
     logits = train_distill(tiny_distill(max_steps=2, num_samples=0, temperature=4.0), str(teacher), str(tokenizer_dir), DATA, str(tmp_path / "logits"))
     assert "teacher_data" not in logits and not (tmp_path / "logits" / distill.TEACHER_DIR).exists()
+
+
+def test_the_no_teacher_baseline_is_the_same_student_trained_on_the_reference_alone(teacher, tiny_base, tmp_path):
+    _, tokenizer_dir = tiny_base
+    summary = train_distill(tiny_distill(baseline=True, num_samples=0), str(teacher), str(tokenizer_dir), DATA, str(tmp_path))
+    student, baseline = summary["student"], summary["baseline"]
+    assert baseline["parameters"] == student["parameters"] and baseline["eval_loss"] != student["eval_loss"]
+    assert baseline["eval_loss"] < math.log(1024) - 0.1  # it learnt from the references: a real baseline, not an untrained model
+    assert baseline["eval_ppl"] == pytest.approx(math.exp(baseline["eval_loss"]))
+    assert {"baseline.eval_ppl", "student.eval_ppl", "teacher.eval_ppl"} <= set(comparison_metrics(summary))
+    assert load_model_strict(str(tmp_path / "baseline" / "model")).config.hidden_size == 32
+    assert "baseline" not in train_distill(tiny_distill(num_samples=0, max_steps=1), str(teacher), str(tokenizer_dir), DATA, str(tmp_path / "plain"))

@@ -34,7 +34,7 @@ def test_demo_data_flow_runs_with_loopback_only(tmp_path):
         [
             "ip link set lo up &&",
             sys.executable, "-m", "flows.cli", "run", "recipes/demo.yaml", "--flow", "data", "--serve", "data/sample/site",
-            "--set", f"run.runs_dir={tmp_path / 'runs'}", "--set", f"crawl.seeds=\"['http://127.0.0.1:{port}/index.html']\"",
+            "--set", f"run.runs_dir={tmp_path / 'runs'}", "--set", "crawl.inputs=[]", "--set", f"crawl.seeds=\"['http://127.0.0.1:{port}/index.html']\"",
         ]
     )
     done = subprocess.run(["unshare", "-n", "sh", "-c", cmd], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

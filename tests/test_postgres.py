@@ -147,7 +147,7 @@ def test_prefect_and_mlflow_on_postgres(postgres, tmp_path, sample_site_url):
     env["PREFECT_API_DATABASE_CONNECTION_URL"] = postgres.url("asyncpg", "prefect")
     # migrating a fresh PostgreSQL database happens inside the server's start: Prefect's 20 s default is tight on 2 busy cores
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    overrides = [f"run.runs_dir={runs_dir}", f"run.tracking_uri={mlflow_uri}", f"crawl.seeds=['{sample_site_url}/index.html']"]
+    overrides = [f"run.runs_dir={runs_dir}", f"run.tracking_uri={mlflow_uri}", f"crawl.seeds=['{sample_site_url}/index.html']", "crawl.inputs=[]"]
     cmd = [sys.executable, "-c", DATA_FLOW, str(ROOT / "recipes" / "demo.yaml"), *overrides]
     # cwd=tmp_path: MLflow's default artifact root for a database store is ./mlruns of the working directory
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 SYSTEM = (
     "你是一个认真解题的助手。请先在<think></think>中一步一步写出推理过程，"
@@ -161,10 +162,133 @@ def _change(rng: random.Random) -> Problem:
 TEMPLATES: tuple[Callable[[random.Random], Problem], ...] = (_more_total, _less_total, _add, _spend, _multiply, _divide, _times_total, _change)
 
 
-def make_problems(n: int, seed: int) -> list[Problem]:
-    """Return ``n`` problems cycling through the templates (so every operation appears), the same for the same seed."""
+# The cold-start curriculum (§5.2.3): what a few-million-parameter model can learn in minutes — one- and two-digit
+# addition and subtraction (sums below 100, no negative results) in the same word-problem style, the two-digit
+# sums worked column by column (units, carry or borrow, tens) so every step is a one-digit fact, and about a
+# third of the questions writing their numbers in Chinese numerals (十二), which the reasoning first turns into digits.
+_DIGITS_ZH = "零一二三四五六七八九"
+
+
+def chinese_numeral(n: int) -> str:
+    """Return 0–99 in Chinese numerals, as a primary-school problem writes them.
+
+    >>> [chinese_numeral(n) for n in (0, 7, 10, 12, 20, 35)]
+    ['零', '七', '十', '十二', '二十', '三十五']
+    """
+    if not 0 <= n <= 99:
+        raise ValueError(f"{n} is outside 0–99")
+    tens, units = divmod(n, 10)
+    if tens == 0:
+        return _DIGITS_ZH[units]
+    return ("" if tens == 1 else _DIGITS_ZH[tens]) + "十" + (_DIGITS_ZH[units] if units else "")
+
+
+def column_steps(a: int, op: Literal["+", "-"], b: int) -> str:
+    """Return ``a op b`` worked out in one-digit steps (a one-digit sum in one step); the last step states the result.
+
+    >>> column_steps(3, "+", 4)
+    '3+4=7'
+    >>> column_steps(38, "+", 25)
+    '个位8+5=13，写3进1；十位3+2+1=6；所以38+25=63'
+    >>> column_steps(14, "-", 8)
+    '14-8=6'
+    >>> column_steps(52, "-", 17)
+    '个位2不够减7，借1得12-7=5；十位5-1-1=3；所以52-17=35'
+    """
+    c = a + b if op == "+" else a - b
+    if (op == "+" and a < 10 and b < 10) or (op == "-" and a <= 18 and b < 10 and c < 10):  # a fact of the 20 table
+        return f"{a}{op}{b}={c}"
+    (ta, ua), (tb, ub) = divmod(a, 10), divmod(b, 10)
+    if op == "+":
+        s = ua + ub
+        units = f"个位{ua}+{ub}={s}，写{s - 10}进1" if s >= 10 else f"个位{ua}+{ub}={s}"
+        tens = f"十位{ta}+{tb}+1={ta + tb + 1}" if s >= 10 else f"十位{ta}+{tb}={ta + tb}"
+    else:
+        units = f"个位{ua}不够减{ub}，借1得{ua + 10}-{ub}={ua + 10 - ub}" if ua < ub else f"个位{ua}-{ub}={ua - ub}"
+        tens = f"十位{ta}-1-{tb}={ta - 1 - tb}" if ua < ub else f"十位{ta}-{tb}={ta - tb}"
+    return f"{units}；{tens}；所以{a}{op}{b}={c}"
+
+
+def _say(n: int, zh: bool) -> str:
+    """A count before a measure word: 两, not 二, for 2."""
+    return ("两" if n == 2 else chinese_numeral(n)) if zh else str(n)
+
+
+def _reading(numbers: tuple[int, ...], zh: bool) -> str:
+    """The first step of a problem written in Chinese numerals: what each number is in digits."""
+    return "".join(f"{_say(n, True)}是{n}，" for n in numbers) if zh else ""
+
+
+def _gain(rng: random.Random, x: int, y: int, zh: bool) -> Problem:
+    a, b = _two_names(rng)
+    obj, u = rng.choice(OBJECTS)
+    total = x + y
+    return Problem(
+        f"{a}有{_say(x, zh)}{u}{obj}，{b}又给了{a}{_say(y, zh)}{u}，现在{a}有多少{u}{obj}？",
+        str(total),
+        f"{_reading((x, y), zh)}{a}原来有{x}{u}，又得到{y}{u}：{column_steps(x, '+', y)}，现在有{total}{u}。答案是{total}。",
+    )
+
+
+def _loss(rng: random.Random, x: int, y: int, zh: bool) -> Problem:
+    a = rng.choice(NAMES)
+    obj, u = rng.choice(OBJECTS)
+    left = x - y
+    verb = rng.choice(("送给同学", "用掉", "分给弟弟"))
+    return Problem(
+        f"{a}有{_say(x, zh)}{u}{obj}，{verb}{_say(y, zh)}{u}，还剩多少{u}？",
+        str(left),
+        f"{_reading((x, y), zh)}{a}原来有{x}{u}，{verb}{y}{u}：{column_steps(x, '-', y)}，还剩{left}{u}。答案是{left}。",
+    )
+
+
+def _one_digit_add(rng: random.Random) -> Problem:
+    return _gain(rng, rng.randint(1, 9), rng.randint(1, 9), rng.random() < 1 / 3)
+
+
+def _one_digit_sub(rng: random.Random) -> Problem:
+    y = rng.randint(1, 9)
+    return _loss(rng, rng.randint(y, min(y + 9, 18)), y, rng.random() < 1 / 3)
+
+
+def _two_digit_add(rng: random.Random) -> Problem:
+    x = rng.randint(10, 89)
+    return _gain(rng, x, rng.randint(1, 99 - x), rng.random() < 1 / 3)
+
+
+def _two_digit_sub(rng: random.Random) -> Problem:
+    x = rng.randint(11, 99)
+    return _loss(rng, x, rng.randint(1, x - 1), rng.random() < 1 / 3)
+
+
+def _more_total_small(rng: random.Random) -> Problem:
+    """The seed's own problem (小明有12本书，比小红多3本，两人共有多少本？) with the two sums in column steps."""
+    a, b = _two_names(rng)
+    obj, u = rng.choice(OBJECTS)
+    y = rng.randint(1, 9)
+    x = rng.randint(y + 1, 49)
+    other, total = x - y, 2 * x - y
+    return Problem(
+        f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？",
+        str(total),
+        f"{a}比{b}多{y}{u}，{b}有{x}-{y}{u}：{column_steps(x, '-', y)}。两人共有{x}+{other}{u}：{column_steps(x, '+', other)}。答案是{total}。",
+    )
+
+
+CURRICULUM: tuple[Callable[[random.Random], Problem], ...] = (_one_digit_add, _one_digit_sub, _one_digit_add, _one_digit_sub, _two_digit_add, _two_digit_sub, _more_total_small)
+Level = Literal["all", "curriculum"]
+LEVELS: dict[str, tuple[Callable[[random.Random], Problem], ...]] = {"all": TEMPLATES, "curriculum": CURRICULUM}
+
+
+def make_problems(n: int, seed: int, level: Level = "all") -> list[Problem]:
+    """Return ``n`` problems cycling through the level's templates (so every kind appears), the same for the same seed.
+
+    ``all``: the eight templates (two-step sums, ×, ÷, change); ``curriculum``: one- and two-digit + and − worked
+    in one-digit steps, a third in Chinese numerals, and the seed's 多…共 problem — what the demo's model can learn.
+    """
     rng = random.Random(seed)
-    return [TEMPLATES[i % len(TEMPLATES)](rng) for i in range(n)]
+    templates = LEVELS[level]
+    return [templates[i % len(templates)](rng) for i in range(n)]
 
 
 def format_answer(problem: Problem, with_reasoning: bool = True) -> str:

@@ -96,6 +96,11 @@ class DistillConfig(CheckpointSettings, TrainSettings):
     speed_prompts: int = Field(4, ge=1, le=1000, description="Held-out prompts each model generates for to measure tokens/s.")
     speed_new_tokens: int = Field(32, ge=1, le=8192, description="Tokens generated per prompt when measuring speed (forced, so both models generate as many).")
     num_samples: int = Field(3, ge=0, le=1000, description="Held-out prompts answered by teacher and student, side by side, in the summary.")
+    baseline: bool = Field(
+        False,
+        description="logits: also train an equally sized student without the teacher (alpha 0: cross-entropy on the reference answers only, "
+        "same initialisation, data and steps) and report it as a third column, so the teacher's effect is measured, not assumed.",
+    )
 
     @model_validator(mode="after")
     def _one_student(self) -> DistillConfig:
@@ -537,6 +542,8 @@ def train_distill(cfg: DistillConfig, teacher_dir: str, tokenizer_dir: str, data
         side_by_side = {"student": model_report(student, tokenizer, held_out, cfg)}
         if teacher is not None:
             side_by_side["teacher"] = model_report(teacher, teacher_tokenizer, held_out, cfg)
+        if cfg.baseline and cfg.mode == "logits":
+            side_by_side["baseline"] = train_baseline(cfg, teacher, tokenizer, teacher_tokenizer, tokenizer_dir, train_rows, held_out, paths, out).pop("report")
         chosen = held_out[: cfg.num_samples]
         prompts = [prompt_of(c) for c in chosen]
         student_replies = generate_replies(student, tokenizer, prompts, cfg.teacher_max_new_tokens) if chosen else []
@@ -567,13 +574,34 @@ def train_distill(cfg: DistillConfig, teacher_dir: str, tokenizer_dir: str, data
     return summary
 
 
+def train_baseline(
+    cfg: DistillConfig,
+    teacher: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    teacher_tokenizer: PreTrainedTokenizerBase,
+    tokenizer_dir: str,
+    train_rows: list[Conversation],
+    held_out: list[Conversation],
+    paths: list[str],
+    out: Path,
+) -> dict:
+    """Train the no-teacher baseline into ``out/baseline``: the student's recipe with alpha 0 (and no hidden alignment);
+    return its training figures and its ``report`` (the side-by-side column)."""
+    from tasks.train.config import has_cuda
+
+    plain = cfg.model_copy(update={"alpha": 0.0, "hidden_weight": 0.0, "hidden_layer_map": []})
+    result = _distil_logits(plain, teacher, tokenizer, teacher_tokenizer, tokenizer_dir, train_rows, paths, out / "baseline", False)
+    student = result.pop("student").to("cuda" if has_cuda() else "cpu")
+    return result | {"report": model_report(student, tokenizer, held_out, cfg)}
+
+
 def comparison_metrics(summary: dict) -> dict[str, float]:
     """Return the side-by-side figures of a distillation summary as flat MLflow metrics (``teacher.eval_ppl``, …).
 
     >>> comparison_metrics({"student": {"parameters": 10, "eval_loss": 2.0}, "teacher": {"parameters": 40, "eval_loss": 1.5}, "compression": 4.0})
     {'student.parameters': 10.0, 'student.eval_loss': 2.0, 'teacher.parameters': 40.0, 'teacher.eval_loss': 1.5, 'compression': 4.0}
     """
-    metrics = {f"{who}.{k}": float(v) for who in ("student", "teacher") for k, v in summary.get(who, {}).items() if isinstance(v, (int, float))}
+    metrics = {f"{who}.{k}": float(v) for who in ("student", "teacher", "baseline") for k, v in summary.get(who, {}).items() if isinstance(v, (int, float))}
     if "compression" in summary:
         metrics["compression"] = float(summary["compression"])
     return metrics

@@ -54,6 +54,9 @@ class GRPOConfig(RewardWeights, TrainSettings):
     beta: float = Field(0.04, ge=0, le=10, description="KL penalty to the starting policy (0.04 as in DeepSeekMath; 0: no reference model is loaded — faster, less memory).")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field("dapo", description="Token-loss aggregation, as TRL 1.16 names it: dapo (TRL's default, no length bias), grpo (the paper's), dr_grpo, bnpo.")
     num_problems: int = Field(64, ge=1, le=10_000_000, description="Arithmetic word problems generated for training.")
+    problem_level: Literal["all", "curriculum"] = Field(
+        "all", description="Problems generated: all (the eight templates, ×, ÷ and two-step sums included) or curriculum (one- and two-digit + and −, the demo's cold start)."
+    )
     problem_seed: int = Field(2, ge=0, le=2**32 - 1, description="Seed of the generated problems (the bundled evaluation set uses seed 0, DPO's on-policy set seed 1).")
     use_vllm: bool = Field(False, description="Generate with vLLM colocated on the training GPU (much faster sampling). Needs a CUDA GPU and the vllm package; refused on CPU.")
 
@@ -104,13 +107,13 @@ def reward_functions(cfg: RewardWeights) -> list[RewardFunction]:
     return [REWARDS[name] for name in cfg.active()]
 
 
-def problem_dataset(num_problems: int, seed: int):
+def problem_dataset(num_problems: int, seed: int, level: str = "all"):
     """Return a ``datasets.Dataset`` of conversational prompts with the ``answer`` column the accuracy reward reads."""
     from datasets import Dataset
 
     from tasks.train.arithmetic import make_problems, to_prompt
 
-    return Dataset.from_list([{"prompt": to_prompt(p), "answer": p.answer} for p in make_problems(num_problems, seed)])
+    return Dataset.from_list([{"prompt": to_prompt(p), "answer": p.answer} for p in make_problems(num_problems, seed, level)])
 
 
 def reward_summary(log_history: list[dict]) -> dict:
@@ -164,7 +167,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
     policy = load_model_strict(policy_dir)
     policy.generation_config.eos_token_id = stop_token_ids(tokenizer)  # TRL stops sampling at these: the end of the assistant turn and eos
     before = parameter_checksum(policy)
-    dataset = problem_dataset(cfg.num_problems, cfg.problem_seed)
+    dataset = problem_dataset(cfg.num_problems, cfg.problem_seed, cfg.problem_level)
 
     with torch_threads(cfg.cpu_threads):
         trainer = GRPOTrainer(

@@ -31,6 +31,9 @@ SENTENCE = re.compile(r"[^。！？!?]+[。！？!?]+")
 DATE = re.compile(r"(?:\d{4}年)?\d{1,2}月\d{1,2}日")
 DIGITS = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![A-Za-z\d])")  # not the 2312 of GB2312 or the 5 of Big5
 MAX_CHARS = 150  # a paragraph is cut after the sentence that passes this: short enough for the demo model's context
+CURRICULUM_ROWS = 800  # cold-start rows: the demo's SFT sees each one or two times
+CURRICULUM_HELD_OUT = 200  # make_problems(200, seed=0, level="curriculum"): the held-out set benchmarks/demo_stages.py scores
+DIRECT_EVERY = 5  # one row in five answers directly, as the evaluation's arith.greedy prompt asks
 CHANNEL_ROWS = 12  # channel questions per section: news alone has more paragraphs than the other three together
 
 TITLE_PROMPTS = ("为下面这段文字拟一个标题。", "请给下面的内容起一个合适的标题。", "阅读下面的文字，写出它的标题。")
@@ -126,6 +129,24 @@ def arithmetic_problems(n: int) -> list:
     return [p for p in make_problems(n + 20, seed=3) if p.question not in held_out][:n]
 
 
+def curriculum_rows(n: int, direct_every: int) -> list[dict]:
+    """Return messages rows of the cold-start curriculum (``make_problems(n, seed=5, level="curriculum")``): step-by-step
+    replies in the think/answer format, and every ``direct_every``-th one answered directly (the evaluation's
+    direct prompt: no reasoning, ``<answer>N</answer>``). None shares a question with the evaluation's sets."""
+    from tasks.evaluate.arith import DIRECT_SYSTEM
+    from tasks.train.arithmetic import SYSTEM, format_answer, make_problems, read_problems
+
+    held_out = {p.question for p in read_problems(EVAL_PROBLEMS)} | {p.question for p in make_problems(CURRICULUM_HELD_OUT, seed=0, level="curriculum")}
+    problems = [p for p in make_problems(n + n // 2, seed=5, level="curriculum") if p.question not in held_out]
+    problems = list({p.question: p for p in problems}.values())[:n]  # a one-digit question can come up twice
+    rows = []
+    for i, p in enumerate(problems):
+        direct = i % direct_every == direct_every - 1
+        system, reply = (DIRECT_SYSTEM, f"<answer>{p.answer}</answer>") if direct else (SYSTEM, format_answer(p))
+        rows.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": p.question}, {"role": "assistant", "content": reply}]})
+    return rows
+
+
 def build() -> dict[str, list[dict]]:
     """Return the rows of both files: alpaca (corpus tasks + half the arithmetic) and sharegpt (dialogues + the other half)."""
     from tasks.train.arithmetic import SYSTEM, format_answer
@@ -137,7 +158,7 @@ def build() -> dict[str, list[dict]]:
         {"conversations": [{"from": "system", "value": SYSTEM}, {"from": "human", "value": p.question}, {"from": "gpt", "value": format_answer(p)}]}
         for p in problems[30:]
     ]
-    return {"alpaca.jsonl": alpaca_rows, "sharegpt.jsonl": sharegpt_rows}
+    return {"alpaca.jsonl": alpaca_rows, "sharegpt.jsonl": sharegpt_rows, "arithmetic.jsonl": curriculum_rows(CURRICULUM_ROWS, DIRECT_EVERY)}
 
 
 def render(rows: list[dict]) -> str:
@@ -164,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from tasks.train.instructions import load_conversations
 
-    loaded = load_conversations([HERE / "alpaca.jsonl", HERE / "sharegpt.jsonl"])
+    loaded = load_conversations([HERE / name for name in build()])
     assert len(loaded) == sum(len(rows) for rows in build().values())
     return 0
 
