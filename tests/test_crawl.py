@@ -181,8 +181,9 @@ class SiteServer(ThreadingHTTPServer):
     def note_unstored(self) -> None:
         """Record how many /big/ pages were requested (this one included) whose rows the crawl has not stored yet."""
         import sqlite3
+        from contextlib import closing
 
-        with sqlite3.connect(self.frontier) as db:
+        with closing(sqlite3.connect(self.frontier)) as db:
             stored = db.execute("SELECT count(*) FROM urls WHERE attempted = 1 AND state IN ('fetched', 'done')").fetchone()[0]
         with self.lock:
             requested = sum(n for p, n in self.hits.items() if p.startswith("/big/"))
