@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from io import BytesIO
 from pathlib import Path
 
@@ -30,10 +31,10 @@ GBK_PAGE = "<html><head><title>天气预报</title></head><body><p>北京今天�
 UTF8_PAGE = '<html><head><meta charset="utf-8"><title>新闻</title></head><body><p>上海地铁新线今日开通运营。</p></body></html>'
 
 
-def write_warc(path: Path, records: list[tuple[str, str, bytes, str]], cut_tail: bool = False) -> None:
-    """Write a gzip WARC of (url, status line, body, content type) responses, one request record before each."""
+def write_warc(path: Path, records: list[tuple[str, str, bytes, str]], cut_tail: bool = False, compress: bool = True) -> None:
+    """Write a gzip (or plain) WARC of (url, status line, body, content type) responses, one request record before each."""
     buf = BytesIO()
-    writer = WARCWriter(buf, gzip=True)
+    writer = WARCWriter(buf, gzip=compress)
     writer.write_record(writer.create_warcinfo_record(path.name, {"software": "test"}))
     for url, status, body, content_type in records:
         writer.write_record(writer.create_warc_record(url, "request", payload=BytesIO(b"GET / HTTP/1.1\r\n\r\n"), length=18))
@@ -42,7 +43,7 @@ def write_warc(path: Path, records: list[tuple[str, str, bytes, str]], cut_tail:
     data = buf.getvalue()
     if cut_tail:  # a last record whose gzip member was cut mid-way, as an interrupted download leaves it
         last = BytesIO()
-        w = WARCWriter(last, gzip=True)
+        w = WARCWriter(last, gzip=compress)
         body = UTF8_PAGE.encode()
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
         w.write_record(w.create_warc_record("http://news.example.cn/cut.html", "response", payload=BytesIO(body), length=len(body), http_headers=headers))
@@ -102,6 +103,56 @@ def test_warc_rerun_skips_a_finished_file_and_rereads_a_changed_one(tmp_path, wa
     kept, rejected, changed, _ = ingest(tmp_path, cfg)
     assert "inputs_skipped" not in changed[0].stats["counters"]
     assert [row["url"] for row in kept] == ["http://www.example.cn/utf8.html"] and rejected == []  # old shards replaced
+
+
+def big_pages(n: int) -> list[tuple[str, str, bytes, str]]:
+    """Return ``n`` pages of ~60 KB of random common characters (they compress to ~25 KB each, so a few MB make a big WARC)."""
+    import random
+
+    rng = random.Random(7)
+    pool = "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经"
+    return [
+        (f"http://www.example.cn/news/{i}.html", "200 OK",
+         f'<html><head><meta charset="utf-8"></head><body><p>第{i}篇：{"".join(rng.choices(pool, k=20_000))}</p></body></html>'.encode(), "text/html")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["warc.gz", "warc"])
+def test_large_warc_is_read_as_chunks_cut_at_record_starts(tmp_path, compress):
+    """A WARC over chunk_bytes is several tasks, each a byte range that begins with a record; together they read it once."""
+    pages = big_pages(150)
+    path = tmp_path / ("big.warc.gz" if compress else "big.warc")
+    write_warc(path, pages, cut_tail=True, compress=compress)
+    cfg = CrawlConfig(inputs=[str(path)], chunk_bytes=1_000_000)
+    chunks = plan_inputs(cfg)
+    assert len(chunks) >= 3 and chunks[0].start == 0 and chunks[-1].stop == -1
+    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))  # contiguous: no byte read twice or skipped
+    data = path.read_bytes()
+    for c in chunks[1:]:  # each range begins a record (a gzip member that inflates to one)
+        head = zlib.decompressobj(31).decompress(data[c.start : c.start + 65536], 5) if compress else data[c.start : c.start + 5]
+        assert head == b"WARC/", c
+    kept, rejected, parts, _ = ingest(tmp_path / "chunked", cfg, shard_docs=40)
+    whole_kept, whole_rejected, whole, _ = ingest(tmp_path / "whole", CrawlConfig(inputs=[str(path)]), shard_docs=40)
+    assert len(whole) == 1 and len(parts) == len(chunks)
+    offsets = sorted(row["meta"]["warc_record_offset"] for row in kept)
+    assert offsets == sorted(row["meta"]["warc_record_offset"] for row in whole_kept)  # offsets are the file's, not the chunk's
+    assert sorted(row["id"] for row in kept) == sorted(row["id"] for row in whole_kept) and len(kept) == 150
+    assert [row["reason"] for row in rejected] == [row["reason"] for row in whole_rejected] == ["truncated_input"]
+    assert sum(p.stats["counters"]["warc_records_skipped.request"] for p in parts) == 150  # each record read by one chunk
+    _, _, again, _ = ingest(tmp_path / "chunked", cfg, shard_docs=40)
+    assert all(p.stats["counters"]["inputs_skipped"] == 1 for p in again)  # a rerun skips every finished chunk
+
+
+def test_a_warc_gzipped_whole_is_not_cut(tmp_path):
+    """A WARC compressed as one gzip stream has no member starts to cut at: it stays one task, read whole."""
+    plain = tmp_path / "plain.warc"
+    write_warc(plain, big_pages(60), compress=False)
+    path = tmp_path / "whole.warc.gz"
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    assert path.stat().st_size > 1_000_000
+    cfg = CrawlConfig(inputs=[str(path)], chunk_bytes=1_000_000)
+    assert [(c.start, c.stop) for c in plan_inputs(cfg)] == [(0, -1)]
 
 
 def test_jsonl_with_bad_lines(tmp_path):

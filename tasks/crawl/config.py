@@ -59,8 +59,8 @@ class CrawlConfig(BaseModel):
         256_000_000,
         ge=1_000_000,
         le=1_000_000_000_000,
-        description="An uncompressed JSONL or a Parquet input larger than this is read as several tasks of about this size "
-        "(Parquet by row groups); WARC, compressed JSONL and datasets folders are one task per file.",
+        description="An uncompressed JSONL, a Parquet file or a local WARC larger than this is read as several tasks of about "
+        "this size (Parquet by row groups, a WARC at record starts); compressed JSONL, remote WARCs and datasets folders are one task per file.",
     )
     allowed_domains: list[HostName] = Field(
         default_factory=list,

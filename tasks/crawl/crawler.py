@@ -63,7 +63,8 @@ CrawlReason = Literal[
 ]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-BATCH_JOBS = 256  # URLs taken from the frontier at a time: what memory holds, and what a kill may refetch at most
+BATCH_JOBS = 256  # URLs taken from the frontier at a time: what memory holds
+DRAIN_BYTES = 64 * 1024  # an unwanted body (an error page, a redirect's, a 429's) up to this is read to its end: its connection is reused
 CRAWL_SHARD = re.compile(r"^part-(\d{5})\.parquet$")  # the crawl's own shards; input files' shards are part-<key>-<n>
 PROGRESS_FILE = "progress.json"  # the live figures of a crawl in progress, read by the flow process for MLflow
 
@@ -222,7 +223,8 @@ class Crawler:
         self.counters: Counter[str] = Counter(frontier.get("counters", {}))
         self.robots: dict[str, RobotFileParser] = {}
         self.robots_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.slots = asyncio.Semaphore(cfg.concurrency)
+        self.slots = asyncio.Semaphore(cfg.concurrency)  # requests in flight (robots.txt and sitemaps included)
+        self.jobs = asyncio.Semaphore(cfg.concurrency)  # jobs between their first request and their stored row
         self.host_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(cfg.per_host_concurrency)
         )
@@ -274,10 +276,16 @@ class Crawler:
                 self.on_batch(self)
 
     async def fetch_and_record(self, job: Job) -> None:
-        """Crawl one job and store its row at once, so a killed crawl never fetches it again."""
-        outcome = await self.crawl_one(job)
-        self.fetched_this_session += 1
-        self.record(job, outcome)
+        """Crawl one job and store its row at once, so a killed crawl never fetches it again.
+
+        The job holds one of ``concurrency`` job slots until its row is stored, not only while its request
+        is in flight: otherwise answered responses waiting to be decoded and archived pile up behind new
+        requests, and a kill makes the rerun fetch all of them again instead of at most ``concurrency``.
+        """
+        async with self.jobs:
+            outcome = await self.crawl_one(job)
+            self.fetched_this_session += 1
+            self.record(job, outcome)
 
     def record(self, job: Job, outcome: Outcome) -> None:
         self.frontier.record(job, outcome.doc, outcome.kept, outcome.links, outcome.attempted, outcome.hops, dict(self.counters))
@@ -430,7 +438,7 @@ class Crawler:
         host = urlsplit(url).netloc
         async with self.host_slots[host]:
             await self.wait_turn(host)
-            async with self.slots, asyncio.timeout(self.cfg.timeout_s):
+            async with self.slots, asyncio.timeout(self.cfg.timeout_s) as deadline:
                 self.counters["requests"] += 1
                 async with self.client.stream("GET", url) as r:
                     response = Response(
@@ -441,10 +449,12 @@ class Crawler:
                         fetched_at=utc_now(),
                     )
                     if not 200 <= r.status_code < 300:
+                        await drain(r, deadline.when())
                         return response
                     response.content_type, response.charset = parse_content_type(r.headers.get("content-type", ""))
                     response.kind = kind_of(response.content_type, self.cfg)
                     if not response.kind and not any_type:
+                        await drain(r, deadline.when())
                         return Reject("bad_content_type", response.content_type or "no Content-Type")
                     declared = r.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > self.cfg.max_bytes:
@@ -542,6 +552,30 @@ class Crawler:
             "bytes_fetched": int(self.counters.get("bytes_fetched", 0)),
             "rejected_by_reason": totals["rejected_by_reason"],
         })  # fmt: skip
+
+
+async def drain(r: httpx.Response, deadline: float) -> None:
+    """Read and drop the body of a response that is not kept, so that its keep-alive connection goes back to the pool.
+
+    A response closed before its body ends closes its connection, and the next request to the host (the
+    retry of a 429, a redirect's target, the first page after a 404 sitemap.xml) pays a new TCP (and TLS)
+    handshake; on a busy server each of those is one more SYN in a listen queue that may be full. A body
+    over ``DRAIN_BYTES``, broken, or not done within half the time left is cut instead: its status is
+    already known, and it is all the crawl needs.
+    """
+    declared = r.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_BYTES:
+        return
+    loop = asyncio.get_running_loop()
+    read = 0
+    try:
+        async with asyncio.timeout_at(loop.time() + (deadline - loop.time()) / 2):
+            async for raw in r.aiter_raw():
+                read += len(raw)
+                if read > DRAIN_BYTES:
+                    return
+    except (TimeoutError, httpx.HTTPError):
+        return
 
 
 async def read_body(r: httpx.Response, max_bytes: int, counters: Counter[str]) -> bytes | None:

@@ -1,9 +1,16 @@
 """Corpus files as crawl input: WARC dumps, JSONL, Parquet and ``datasets`` folders, read as records.
 
 ``plan_inputs`` expands ``crawl.inputs`` (paths, globs, fsspec URLs) into ``InputChunk``s — one per
-file, or per ~``chunk_bytes`` of an uncompressed JSONL (newline-aligned byte ranges) or a Parquet file
-(row-group ranges) — and ``read_chunk`` streams one chunk as records: kept ones, and rejected ones with a
-reason, so every record of the input is accounted for. The shapes follow datatrove's readers
+file, or per ~``chunk_bytes`` of an uncompressed JSONL (newline-aligned byte ranges), a Parquet file
+(row-group ranges) or a local WARC (byte ranges cut where a record begins: a gzip member of a WARC.gz,
+found by inflating the file once; a record header of a plain WARC, found by hopping Content-Lengths) —
+and ``read_chunk`` streams one chunk as records: kept ones, and rejected ones with a reason, so every
+record of the input is accounted for.
+
+Not cut: a compressed JSONL (a gzip or zstd stream cannot be entered in the middle without inflating
+everything before it, so N chunks would inflate the file N times over) and a remote WARC (finding its
+record starts means downloading it once more). These are one task each; memory stays one shard of rows
+whatever their size, since rows stream into shards committed as they fill. The shapes follow datatrove's readers
 (``WarcReader``, ``JsonlReader``, ``ParquetReader`` over fsspec):
 
 - WARC: ``response`` records only (``request``, ``metadata``, ``warcinfo``, ``revisit`` records are
@@ -75,8 +82,8 @@ class InputChunk:
     url: str  # fsspec URL, protocol included (file:///abs/path for local files)
     format: InputFormat
     fingerprint: str  # size and modification time (or ETag) when planned: a changed file is read again
-    start: int = 0  # JSONL: first byte; Parquet: first row group
-    stop: int = -1  # JSONL: byte after the last; Parquet: row group after the last; -1: to the end
+    start: int = 0  # JSONL, WARC: first byte; Parquet: first row group
+    stop: int = -1  # JSONL, WARC: byte after the last; Parquet: row group after the last; -1: to the end
     size: int = 0  # bytes of the file (compressed size for compressed files)
 
     @property
@@ -127,9 +134,16 @@ def plan_inputs(cfg: CrawlConfig) -> list[InputChunk]:
 
 
 def split_chunk(fs, path: str, chunk: InputChunk, chunk_bytes: int) -> list[InputChunk]:
-    """Return ``chunk`` cut into pieces of about ``chunk_bytes``: plain JSONL by byte ranges, Parquet by row groups."""
+    """Return ``chunk`` cut into pieces of about ``chunk_bytes``: plain JSONL by byte ranges, Parquet by row groups, a local WARC at record starts."""
     if chunk.size <= chunk_bytes:
         return [chunk]
+    if chunk.format == "warc":
+        if not chunk.url.startswith("file://"):
+            return [chunk]
+        with fs.open(path, "rb") as f:
+            cuts = warc_cuts(f, chunk.size, chunk_bytes)
+        edges = [0, *cuts, -1]
+        return [InputChunk(chunk.url, "warc", chunk.fingerprint, a, b, chunk.size) for a, b in zip(edges, edges[1:])]
     if chunk.format == "jsonl":
         with fs.open(path, "rb") as f:
             if f.read(4)[:2] in (GZIP_MAGIC, ZSTD_MAGIC[:2]):
@@ -151,6 +165,99 @@ def split_chunk(fs, path: str, chunk: InputChunk, chunk_bytes: int) -> list[Inpu
             pieces.append((first, meta.num_row_groups))
         return [InputChunk(chunk.url, "parquet", chunk.fingerprint, a, b, chunk.size) for a, b in pieces]
     return [chunk]
+
+
+def warc_cuts(f: BinaryIO, size: int, chunk_bytes: int) -> list[int]:
+    """Return the offsets, about ``chunk_bytes`` apart, where a WARC file can be cut: each the start of a record.
+
+    A WARC.gz is cut at gzip member starts (one record per member, as WARC writers and Common Crawl
+    make them); a member start is only taken when it inflates to ``WARC/``, so a file gzipped whole, or
+    in blocks that split records (bgzip), is not cut. A plain WARC is cut at the record headers found by
+    hopping from each header over its Content-Length. A file damaged part-way is cut before the damage.
+    """
+    head = f.read(2)
+    f.seek(0)
+    starts = gzip_member_starts(f) if head == GZIP_MAGIC else plain_warc_starts(f, size)
+    cuts, want = [], chunk_bytes
+    for start in starts:
+        if start >= want and start < size:
+            cuts.append(start)
+            want = start + chunk_bytes
+    if head == GZIP_MAGIC and not all(inflates_to_warc(f, cut) for cut in cuts):  # (after the scan: this moves f)
+        return []
+    return cuts
+
+
+def gzip_member_starts(f: BinaryIO) -> Iterator[int]:
+    """Yield the offset of every gzip member after the first, inflating the file once (output dropped as it comes)."""
+    import zlib
+
+    f.seek(0)
+    inflater, consumed = zlib.decompressobj(31), 0  # consumed: compressed bytes fed to finished members and this one
+    while block := f.read(1 << 20):
+        data = block
+        while data:
+            try:
+                inflater.decompress(data, 1 << 20)
+            except zlib.error:  # damage: no member start can be trusted past it
+                return
+            if inflater.eof:
+                consumed += len(data) - len(inflater.unused_data)
+                data = inflater.unused_data
+                yield consumed
+                inflater = zlib.decompressobj(31)
+            else:
+                consumed += len(data) - len(inflater.unconsumed_tail)
+                data = inflater.unconsumed_tail
+
+
+def inflates_to_warc(f: BinaryIO, offset: int) -> bool:
+    """Return whether the gzip member at ``offset`` begins a WARC record."""
+    import zlib
+
+    f.seek(offset)
+    try:
+        return zlib.decompressobj(31).decompress(f.read(1 << 16), 16).startswith(b"WARC/")
+    except zlib.error:
+        return False
+
+
+def plain_warc_starts(f: BinaryIO, size: int) -> Iterator[int]:
+    """Yield the offset of every record header of an uncompressed WARC after the first, hopping over Content-Lengths."""
+    position = 0
+    while position < size:
+        f.seek(position)
+        head = f.read(1 << 16)
+        stripped = head.lstrip(b"\r\n")  # the blank lines that end the record before
+        position += len(head) - len(stripped)
+        end = stripped.find(b"\r\n\r\n")
+        if not stripped.startswith(b"WARC/") or end < 0:
+            return
+        if position > 0:
+            yield position
+        length = next((line.split(b":", 1)[1].strip() for line in stripped[:end].split(b"\r\n") if line.lower().startswith(b"content-length:")), b"")
+        if not length.isdigit():
+            return
+        position += end + 4 + int(length)
+
+
+class Window:
+    """Bytes ``start`` to ``stop`` of a file, read as a stream whose ``tell`` is the file's offset (what warcio reports)."""
+
+    def __init__(self, f: BinaryIO, start: int, stop: int):
+        f.seek(start)
+        self.f = f
+        self.position = start
+        self.stop = stop
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.stop - self.position if self.stop >= 0 else -1
+        data = self.f.read(n if left < 0 else min(left, n) if n >= 0 else left)
+        self.position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.position
 
 
 def detect_format(fs, path: str, info: dict) -> InputFormat:
@@ -254,35 +361,49 @@ def read_chunk(chunk: InputChunk, cfg: CrawlConfig, binaries: BinarySink, counte
 
 
 def read_warc(fs, path: str, chunk: InputChunk, cfg: CrawlConfig, binaries: BinarySink, counters: dict[str, int]) -> Iterator[Row]:
-    """Yield the ``response`` records of a WARC (or WARC.gz) file as rows; a cut tail becomes one ``truncated_input`` row."""
+    """Yield the ``response`` records of a WARC (or WARC.gz) file's byte range as rows; a cut or broken tail becomes one ``truncated_input`` row."""
     from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
 
-    end = 0
+    end = chunk.start  # where the last whole record read ends
+    last = chunk.stop if chunk.stop >= 0 else chunk.size
     with fs.open(path, "rb") as f:
-        records = ArchiveIterator(f)
-        for record in records:
+        archive = ArchiveIterator(Window(f, chunk.start, chunk.stop))
+        records = iter(archive)
+        while True:
+            try:
+                record = next(records, None)
+            except (ArchiveLoadFailed, AttributeError, ValueError, EOFError, OSError) as e:  # warcio on a header cut mid-way
+                yield unreadable_tail(chunk, f"bytes {end}-{last} of {chunk.name}", f"no whole WARC record there ({type(e).__name__})")
+                return
+            if record is None:
+                break
             if record.rec_type is None:  # blank lines between records
                 continue
             if record.rec_type != "response" or record.http_headers is None:
                 counters[f"warc_records_skipped.{record.rec_type}"] = counters.get(f"warc_records_skipped.{record.rec_type}", 0) + 1
-                end = records.get_record_offset() + records.get_record_length()
+                end = archive.get_record_offset() + archive.get_record_length()
                 continue
             body = read_up_to(record.content_stream(), cfg.max_bytes + 1)
             limit = getattr(record.raw_stream, "limit", None)  # bytes of the record's Content-Length not read
-            offset = records.get_record_offset()  # (warcio reads the record to its end here: only after the body)
             url = repair_text(record.rec_headers.get_header("WARC-Target-URI") or "")[0]
             fetched_at = record.rec_headers.get_header("WARC-Date") or ""
             status = int(record.http_headers.get_statuscode() or 0)
             content_type, charset = parse_content_type(record.http_headers.get_header("Content-Type") or "")
+            offset = archive.get_record_offset()  # (warcio reads the record to its end here: only after the body)
             meta = {"input": chunk.url, "warc_record_offset": offset, "status": status, "fetched_at": fetched_at, "content_type": content_type}
             doc = make_doc(url=url, source=source_for(url, cfg) if url else cfg.default_source, meta=meta)
             if len(body) <= cfg.max_bytes and (limit is None or limit > 0):  # the member ended before its Content-Length
                 yield rejected(doc, "truncated_input", f"record at byte {offset} of {chunk.name} is cut short")
                 return
-            end = records.get_record_offset() + records.get_record_length()
+            end = archive.get_record_offset() + archive.get_record_length()
             yield warc_row(doc, record, body, status, content_type, charset, cfg, binaries, counters)
-    if chunk.size and end < chunk.size:
-        yield unreadable_tail(chunk, f"bytes {end}-{chunk.size} of {chunk.name}", "no whole WARC record there (a cut gzip member)")
+        if last and end < last:
+            f.seek(end)
+            rest = f.read(min(last - end, 64))
+            if len(rest) == last - end and not rest.strip(b"\r\n"):  # a plain WARC's last record ends with a blank line
+                return
+            yield unreadable_tail(chunk, f"bytes {end}-{last} of {chunk.name}", "no whole WARC record there (a cut gzip member)")
 
 
 def read_up_to(stream: BinaryIO, n: int) -> bytes:
