@@ -19,10 +19,12 @@ from prefect.exceptions import MissingContextError
 from prefect.artifacts import create_table_artifact
 
 from flows.runs import RunContext, tracked_stage
-from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.arith import held_out_problems
+from tasks.evaluate.config import EvalConfig, measured_settings
 from tasks.evaluate.gate import GateDecision, gate_decision
 from tasks.evaluate.stage import EvalResult, evaluate_model
 from tasks.store import read_done, stage_digest, write_done
+from tasks.tokenize.stage import packed_sequence_shards, shards_digest, tokenizer_digest
 from tasks.train.resume import path_digest
 
 EVALUATE = "evaluate"
@@ -36,6 +38,15 @@ def evaluate_model_task(model_dir: str, cfg: EvalConfig, pack_dir: str = "", pac
     return evaluate_model(model_dir, cfg, pack_dir, pack_tokenizer_dir, seen_questions)
 
 
+def evaluation_digest(cfg: EvalConfig, model_dir: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()) -> str:
+    """Return the digest an evaluation's done-record is keyed by: the model's files, the settings that change a metric,
+    the pack stage and its tokenizer, and the held-out problems left after dropping the ones a training stage sees."""
+    problems, _ = held_out_problems(cfg, set(seen_questions))
+    kept = hashlib.sha256("\n".join(p.question for p in problems).encode("utf-8")).hexdigest()[:16]
+    pack = [shards_digest(packed_sequence_shards(pack_dir)), tokenizer_digest(pack_tokenizer_dir)] if pack_dir and pack_tokenizer_dir else []
+    return stage_digest(measured_settings(cfg), [path_digest(model_dir), *pack, kept])
+
+
 def evaluate_stage(
     ctx: RunContext, cfg: EvalConfig, stage: str, model_dir: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()
 ) -> tuple[EvalResult, str]:
@@ -43,9 +54,7 @@ def evaluate_stage(
 
     A model evaluated before with the same files, config and sets is not evaluated again (``stage_skipped`` 1).
     """
-    seen = hashlib.sha256("\n".join(sorted(seen_questions)).encode("utf-8")).hexdigest()[:16]
-    inputs = [path_digest(model_dir), path_digest(pack_dir) if pack_dir else "", seen]
-    digest = stage_digest(cfg, inputs)
+    digest = evaluation_digest(cfg, model_dir, pack_dir, pack_tokenizer_dir, seen_questions)
     folder = ctx.store.stage(EVALUATE).root / stage
     child = ctx.tracker.start_stage(EVALUATE, cfg, run_name=f"evaluate-{stage}")
     with tracked_stage(ctx, child):
@@ -159,6 +168,32 @@ def download_model(uri: str, tracking_uri: str, dst: Path) -> Path:
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=tracking_uri))
 
 
+def registered_version(client, cfg: EvalConfig, source_run_id: str, eval_digest: str) -> tuple[str, GateDecision] | None:
+    """Return the chat-model version already registered from ``source_run_id`` on the same sets, with its gate decision,
+    or None: a rerun of a finished chain registers nothing twice."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{cfg.registered_model}' and run_id = '{source_run_id}'")
+    except MlflowException:
+        return None
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        tags = v.tags or {}
+        if tags.get("eval.digest") == eval_digest:
+            return str(v.version), GateDecision(tags.get("gate.decision") == "promoted", tuple(tags.get("gate.reason", "").split("; ")))
+    return None
+
+
+def model_source(client, summary: dict, registered_model: str) -> tuple[str, str] | None:
+    """Return (source URI, run id) of a model stage's logged model: its registered version's, else its child run's
+    ``model`` artifact; None when neither holds it (an unregistered stage skipped on a rerun logs no model)."""
+    if registered_model and summary.get("model_version"):
+        version = client.get_model_version(registered_model, str(summary["model_version"]))
+        return version.source, version.run_id
+    run_id = summary["mlflow_run_id"]
+    return (f"runs:/{run_id}/model", run_id) if client.list_artifacts(run_id, "model") else None
+
+
 def promote_chat_model(
     ctx: RunContext, cfg: EvalConfig, source: str, source_run_id: str, result: EvalResult, eval_run_id: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()
 ) -> tuple[str, GateDecision]:
@@ -170,6 +205,10 @@ def promote_chat_model(
 
     client = ctx.tracker.client
     tracking_uri = resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir)
+    existing = registered_version(client, cfg, source_run_id, result.eval_digest)
+    if existing is not None:
+        _logger().info("gate: %s version %s holds this model and evaluation already (%s)", cfg.registered_model, existing[0], existing[1].summary)
+        return existing
 
     def evaluate_champion(uri: str) -> EvalResult:
         with tempfile.TemporaryDirectory(prefix="liandan-champion-") as tmp:
