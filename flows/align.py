@@ -28,7 +28,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from flows.recipe import RunConfig
-from flows.evaluate import CANDIDATE_ALIAS, evaluate_stage, model_source, promote_chat_model, publish_comparison
+from flows.evaluate import CANDIDATE_ALIAS, evaluate_stage, model_source, promote_chat_model, publish_comparison, seen_questions
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, open_run, run_model_stage
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.stage import EvalResult
@@ -121,23 +121,6 @@ def _report(ctx: RunContext, results: dict[str, dict]) -> None:
     )
     for stage, r in results.items():
         get_run_logger().info("%s: %s (version %s)", stage, r.get("model_dir"), r.get("model_version") or "-")
-
-
-def seen_questions(stages: list[AlignStage], sft: SFTConfig, dpo: DPOConfig, grpo: GRPOConfig) -> frozenset[str]:
-    """Return every question the chosen stages train on (SFT's and distillation's conversations, DPO's and GRPO's problems):
-    the evaluation drops them from its held-out problems."""
-    from tasks.evaluate.arith import training_questions
-
-    from tasks.train.dpo import load_pairs
-
-    paths = [str(resolve_data_path(p)) for p in sft.data_paths] if {"sft", "distill"} & set(stages) else []
-    problems = ([(dpo.num_prompts, dpo.problem_seed)] if "dpo" in stages else []) + ([(grpo.num_problems, grpo.problem_seed)] if "grpo" in stages else [])
-    seen = training_questions(paths, problems)
-    if "dpo" in stages and dpo.pairs_source in ("file", "both"):
-        for pair in load_pairs(dpo.pairs_path):
-            prompt = pair["prompt"]
-            seen |= {prompt} if isinstance(prompt, str) else {m["content"] for m in prompt if m.get("role") == "user"}
-    return frozenset(seen)
 
 
 def promote_final_model(ctx: RunContext, cfg: EvalConfig, stage: str, summary: dict, registered_model: str, evaluated: tuple[EvalResult, str], **eval_sets: str | frozenset[str]) -> None:
