@@ -327,9 +327,9 @@ def metrics_table(columns: dict[str, EvalResult]) -> str:
     """Return the metrics of one or more evaluations as a plain-text table, one column per model.
 
     >>> print(metrics_table({"a": EvalResult({"ppl.heldout": 812.5, "mc.accuracy": 0.3}), "b": EvalResult({"ppl.heldout": 90.25})}))
-    metric                          a           b
-    mc.accuracy                   0.3           —
-    ppl.heldout                 812.5       90.25
+    metric                  a           b
+    mc.accuracy           0.3           —
+    ppl.heldout         812.5       90.25
     """
     rows = comparison_rows(columns)
     width = max([len("metric"), *(len(r["metric"]) for r in rows)]) + 2
