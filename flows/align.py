@@ -9,6 +9,10 @@ HF model path or hub id given as ``base_model``. The chain of models::
 Each stage trains inside its MLflow child run (the trainer logs its curves there), logs the final model
 and registers it (``liandan-sft``, ``liandan-student``, ``liandan-dpo``, ``liandan-grpo``, alias
 ``candidate``). A finished stage is skipped on a rerun; ``stages`` picks which run at all.
+
+After the base and after each stage an ``evaluate-<stage>`` child run measures the model (flows/evaluate.py);
+the parent run gets the comparison of them all, and the final chat model is registered as ``liandan-chat``,
+whose ``champion`` alias only the promotion gate moves.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from flows.recipe import RunConfig
+from flows.evaluate import CANDIDATE_ALIAS, evaluate_stage, model_source, promote_chat_model, publish_comparison, seen_questions
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, open_run, run_model_stage
+from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.stage import EvalResult
 from tasks.store import config_digest, file_digest, resolve_data_path
 from tasks.tracking import flatten_params
 from tasks.train.distill import DistillConfig, comparison_metrics
@@ -116,6 +123,21 @@ def _report(ctx: RunContext, results: dict[str, dict]) -> None:
         get_run_logger().info("%s: %s (version %s)", stage, r.get("model_dir"), r.get("model_version") or "-")
 
 
+def promote_final_model(ctx: RunContext, cfg: EvalConfig, stage: str, summary: dict, registered_model: str, evaluated: tuple[EvalResult, str], **eval_sets: str | frozenset[str]) -> None:
+    """Register the chain's final chat model (``stage``'s) as ``cfg.registered_model``; the gate decides ``champion``."""
+    source = model_source(ctx.tracker.client, summary, registered_model)
+    if source is None:
+        get_run_logger().info("gate: %s not registered: the %s model was not logged by this run (set %s.registered_model)", cfg.registered_model, stage, stage)
+        return
+    version, decision = promote_chat_model(ctx, cfg, source[0], source[1], evaluated[0], evaluated[1], **eval_sets)
+    label = f"`{cfg.champion_alias}`" if decision.promote else f"`{CANDIDATE_ALIAS}` only"
+    create_markdown_artifact(
+        key="chat-model-gate",
+        description=f"Promotion gate of run {ctx.name}",
+        markdown=f"**{cfg.registered_model}** version {version} (the {stage} model): {label}. {decision.summary}. [evaluate-{stage}]({ctx.tracker.run_url(evaluated[1])})",
+    )
+
+
 @flow(name="align_model", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
 def align_model(
     run: RunConfig = RunConfig(),
@@ -123,10 +145,16 @@ def align_model(
     distill: DistillConfig = DistillConfig(),
     dpo: DPOConfig = DPOConfig(),
     grpo: GRPOConfig = GRPOConfig(),
+    evaluate: EvalConfig = EvalConfig(),
     stages: list[AlignStage] = list(ALIGN_STAGES),
     base_model: str = "",
 ) -> dict[str, str]:
-    """SFT, distil, DPO and GRPO the run's base model (or ``base_model``); return each stage's model folder."""
+    """SFT, distil, DPO and GRPO the run's base model (or ``base_model``), evaluating each; return each stage's model folder.
+
+    With ``evaluate.enabled`` the base and every stage's model get an ``evaluate-<stage>`` child run, the parent run
+    a comparison of them, and the final chat model (GRPO's, else DPO's, else SFT's) is registered as
+    ``evaluate.registered_model``, alias ``champion`` only when the gate lets it through.
+    """
     ctx = open_run(run, "align")
     if base_model:
         base, tokenizer = base_model, base_model
@@ -134,18 +162,40 @@ def align_model(
         base, tokenizer = str(ctx.store.stage("pretrain").root / "model"), str(ctx.store.stage("tokenize").root)
         if not Path(base).is_dir():
             raise ValueError(f"no base model in {base}: run train_base_model into this run folder first (same run.name), or set base_model")
+    pack = ctx.store.stage("pack")
+    eval_sets = {
+        "pack_dir": str(pack.root) if pack.shards() else "",
+        "pack_tokenizer_dir": str(ctx.store.stage("tokenize").root),
+        "seen_questions": seen_questions(stages, sft, dpo, grpo),
+    }
+    evaluations: dict[str, tuple[EvalResult, str]] = {}
+
+    def assess(stage: str, model_dir: str) -> None:
+        if evaluate.enabled:
+            evaluations[stage] = evaluate_stage(ctx, evaluate, stage, model_dir, **eval_sets)
+
+    assess("base" if base_model else "pretrain", base)
     results: dict[str, dict] = {}
     policy = base
     if "sft" in stages:
         results["sft"] = sft_stage(ctx, sft, policy, tokenizer)
         policy = results["sft"]["model_dir"]
+        assess("sft", policy)
     if "distill" in stages:
         results["distill"] = distill_stage(ctx, distill, policy, tokenizer, list(sft.data_paths))
+        assess("distill", results["distill"]["model_dir"])
     if "dpo" in stages:
         results["dpo"] = dpo_stage(ctx, dpo, policy, tokenizer)
         policy = results["dpo"]["model_dir"]
+        assess("dpo", policy)
     if "grpo" in stages:
         results["grpo"] = grpo_stage(ctx, grpo, policy, tokenizer)
+        assess("grpo", results["grpo"]["model_dir"])
     _report(ctx, results)
+    if evaluations:
+        publish_comparison(ctx, {stage: result for stage, (result, _) in evaluations.items()})
+    final = next((stage for stage in ("grpo", "dpo", "sft") if stage in results), None)
+    if final and evaluate.enabled and evaluate.registered_model:
+        registered = {"sft": sft, "dpo": dpo, "grpo": grpo}[final].registered_model
+        promote_final_model(ctx, evaluate, final, results[final], registered, evaluations[final], **eval_sets)
     return {stage: r["model_dir"] for stage, r in results.items()}
-

@@ -3,6 +3,7 @@
     liandan run recipes/demo.yaml [--set run.name=x] [--serve data/sample/site] [--flow data|train|align]
     liandan step extract --input pages.jsonl --output texts.jsonl [--config extract.yaml]
     liandan audit demo
+    liandan eval runs/demo/grpo/model models:/liandan-chat@champion [--recipe recipes/demo.yaml] [--set evaluate.arith_problems=50]
     liandan serve data/sample/site --port 8731
 """
 
@@ -107,6 +108,29 @@ def cmd_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from flows.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    configure_environment(recipe.run.runs_dir)
+    from mlflow.exceptions import MlflowException
+
+    from flows.evaluate import evaluate_references, metrics_table
+
+    try:
+        evaluated = evaluate_references(args.models, recipe)
+    except MlflowException as e:  # an unknown model name, version or alias
+        print(f"liandan: {e.message}", file=sys.stderr)
+        return 2
+    names = [m if len(m) <= 40 else "…" + m[-39:] for m in args.models]
+    print(metrics_table(dict(zip(names, (result for result, _ in evaluated), strict=True))))
+    for model, (result, url) in zip(args.models, evaluated, strict=True):
+        print(f"{model}: {result.seconds:.1f} s, eval sets {result.eval_digest}, MLflow run {url}")
+        for note in result.notes:
+            print(f"  note: {note}")
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from tasks.store import audit_run
 
@@ -166,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("run", help="run folder, or a run name under --runs-dir")
     audit.add_argument("--runs-dir", default="runs")
     audit.set_defaults(func=cmd_audit)
+
+    evaluate = sub.add_parser("eval", help="evaluate saved models (HF folders or models:/name@alias) on the held-out sets and print their metrics side by side")
+    evaluate.add_argument("models", nargs="+", metavar="MODEL_DIR_OR_REGISTRY_URI", help="a saved Hugging Face model folder, or an MLflow model URI such as models:/liandan-chat@champion")
+    evaluate.add_argument("--recipe", default=str(Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"), help="recipe whose evaluate section, run folder and tracking settings are used (default: the demo's)")
+    evaluate.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one recipe setting, e.g. evaluate.arith_problems=50; repeatable")
+    evaluate.set_defaults(func=cmd_eval)
 
     serve = sub.add_parser("serve", help="serve a folder over HTTP on localhost (e.g. the sample site)")
     serve.add_argument("folder")

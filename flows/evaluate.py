@@ -12,18 +12,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 from prefect.artifacts import create_table_artifact
 
 from flows.runs import RunContext, tracked_stage
-from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.arith import held_out_problems
+from tasks.evaluate.config import EvalConfig, measured_settings
 from tasks.evaluate.gate import GateDecision, gate_decision
 from tasks.evaluate.stage import EvalResult, evaluate_model
-from tasks.store import read_done, stage_digest, write_done
+from tasks.store import read_done, resolve_data_path, stage_digest, write_done
+from tasks.tracking import Tracker, flatten_params
+from tasks.tokenize.stage import packed_sequence_shards, shards_digest, tokenizer_digest
 from tasks.train.resume import path_digest
+
+if TYPE_CHECKING:
+    from flows.recipe import Recipe
+    from tasks.train.dpo import DPOConfig
+    from tasks.train.grpo import GRPOConfig
+    from tasks.train.sft import SFTConfig
 
 EVALUATE = "evaluate"
 CANDIDATE_ALIAS = "candidate"
@@ -36,6 +47,35 @@ def evaluate_model_task(model_dir: str, cfg: EvalConfig, pack_dir: str = "", pac
     return evaluate_model(model_dir, cfg, pack_dir, pack_tokenizer_dir, seen_questions)
 
 
+def seen_questions(stages: Iterable[str], sft: SFTConfig, dpo: DPOConfig, grpo: GRPOConfig) -> frozenset[str]:
+    """Return every question the chosen stages train on (SFT's and distillation's conversations, DPO's and GRPO's problems):
+    the evaluation drops them from its held-out problems."""
+    from tasks.evaluate.arith import training_questions
+
+    from tasks.train.dpo import load_pairs
+
+    stages = set(stages)
+    paths = [str(resolve_data_path(p)) for p in sft.data_paths] if {"sft", "distill"} & stages else []
+    problems = ([(dpo.num_prompts, dpo.problem_seed, "all")] if "dpo" in stages else []) + (
+        [(grpo.num_problems, grpo.problem_seed, grpo.problem_level)] if "grpo" in stages else []
+    )
+    seen = training_questions(paths, problems)
+    if "dpo" in stages and dpo.pairs_source in ("file", "both"):
+        for pair in load_pairs(dpo.pairs_path):
+            prompt = pair["prompt"]
+            seen |= {prompt} if isinstance(prompt, str) else {m["content"] for m in prompt if m.get("role") == "user"}
+    return frozenset(seen)
+
+
+def evaluation_digest(cfg: EvalConfig, model_dir: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()) -> str:
+    """Return the digest an evaluation's done-record is keyed by: the model's files, the settings that change a metric,
+    the pack stage and its tokenizer, and the held-out problems left after dropping the ones a training stage sees."""
+    problems, _ = held_out_problems(cfg, set(seen_questions))
+    kept = hashlib.sha256("\n".join(p.question for p in problems).encode("utf-8")).hexdigest()[:16]
+    pack = [shards_digest(packed_sequence_shards(pack_dir)), tokenizer_digest(pack_tokenizer_dir)] if pack_dir and pack_tokenizer_dir else []
+    return stage_digest(measured_settings(cfg), [path_digest(model_dir), *pack, kept])
+
+
 def evaluate_stage(
     ctx: RunContext, cfg: EvalConfig, stage: str, model_dir: str, pack_dir: str = "", pack_tokenizer_dir: str = "", seen_questions: frozenset[str] = frozenset()
 ) -> tuple[EvalResult, str]:
@@ -43,9 +83,7 @@ def evaluate_stage(
 
     A model evaluated before with the same files, config and sets is not evaluated again (``stage_skipped`` 1).
     """
-    seen = hashlib.sha256("\n".join(sorted(seen_questions)).encode("utf-8")).hexdigest()[:16]
-    inputs = [path_digest(model_dir), path_digest(pack_dir) if pack_dir else "", seen]
-    digest = stage_digest(cfg, inputs)
+    digest = evaluation_digest(cfg, model_dir, pack_dir, pack_tokenizer_dir, seen_questions)
     folder = ctx.store.stage(EVALUATE).root / stage
     child = ctx.tracker.start_stage(EVALUATE, cfg, run_name=f"evaluate-{stage}")
     with tracked_stage(ctx, child):
@@ -55,18 +93,23 @@ def evaluate_stage(
         result = EvalResult.from_dict(done) if done else evaluate_model_task(model_dir, cfg, pack_dir, pack_tokenizer_dir, frozenset(seen_questions))
         if not done:
             write_done(folder, digest, result.to_dict())
-        ctx.tracker.log_metrics(child, result.metrics | {"seconds": result.seconds, "stage_skipped": float(bool(done))})
-        ctx.tracker.client.set_tag(child, "eval.digest", result.eval_digest)
-        if result.notes:
-            ctx.tracker.client.set_tag(child, "eval.notes", "; ".join(result.notes)[:5000])
-        if result.samples:
-            ctx.tracker.client.log_table(child, data=_columns(result.samples), artifact_file="eval_samples.json")
-        ctx.tracker.client.log_dict(child, result.to_dict(), "evaluation.json")
+        log_evaluation(ctx.tracker, child, result, {"stage_skipped": float(bool(done))})
     logger = _logger()
     logger.info("evaluate-%s: %s", stage, ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.metrics.items())))
     for note in result.notes:
         logger.info("evaluate-%s: %s", stage, note)
     return result, child
+
+
+def log_evaluation(tracker: Tracker, run_id: str, result: EvalResult, extra: dict[str, float] | None = None) -> None:
+    """Log an evaluation into ``run_id``: its metrics, the sets' digest and notes as tags, the answer samples and the whole result."""
+    tracker.log_metrics(run_id, result.metrics | {"seconds": result.seconds} | (extra or {}))
+    tracker.client.set_tag(run_id, "eval.digest", result.eval_digest)
+    if result.notes:
+        tracker.client.set_tag(run_id, "eval.notes", "; ".join(result.notes)[:5000])
+    if result.samples:
+        tracker.client.log_table(run_id, data=_columns(result.samples), artifact_file="eval_samples.json")
+    tracker.client.log_dict(run_id, result.to_dict(), "evaluation.json")
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
@@ -156,7 +199,41 @@ def download_model(uri: str, tracking_uri: str, dst: Path) -> Path:
     """Return a local folder holding the model at a registry or run URI (``models:/name@alias``, ``models:/name/3``, ``runs:/id/model``)."""
     import mlflow.artifacts
 
+    from tasks.tracking import connect
+
+    if uri.startswith("models:/"):
+        # Resolved here: MLflow's models:/ download asks its default registry (a new ./mlflow.db), not tracking_uri's.
+        name, sep, alias = uri.removeprefix("models:/").rstrip("/").partition("@")
+        client = connect(tracking_uri)
+        version = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(*name.rsplit("/", 1))
+        uri = version.source
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=tracking_uri))
+
+
+def registered_version(client, cfg: EvalConfig, source_run_id: str, eval_digest: str) -> tuple[str, GateDecision] | None:
+    """Return the chat-model version already registered from ``source_run_id`` on the same sets, with its gate decision,
+    or None: a rerun of a finished chain registers nothing twice."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{cfg.registered_model}' and run_id = '{source_run_id}'")
+    except MlflowException:
+        return None
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        tags = v.tags or {}
+        if tags.get("eval.digest") == eval_digest:
+            return str(v.version), GateDecision(tags.get("gate.decision") == "promoted", tuple(tags.get("gate.reason", "").split("; ")))
+    return None
+
+
+def model_source(client, summary: dict, registered_model: str) -> tuple[str, str] | None:
+    """Return (source URI, run id) of a model stage's logged model: its registered version's, else its child run's
+    ``model`` artifact; None when neither holds it (an unregistered stage skipped on a rerun logs no model)."""
+    if registered_model and summary.get("model_version"):
+        version = client.get_model_version(registered_model, str(summary["model_version"]))
+        return version.source, version.run_id
+    run_id = summary["mlflow_run_id"]
+    return (f"runs:/{run_id}/model", run_id) if client.list_artifacts(run_id, "model") else None
 
 
 def promote_chat_model(
@@ -170,6 +247,10 @@ def promote_chat_model(
 
     client = ctx.tracker.client
     tracking_uri = resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir)
+    existing = registered_version(client, cfg, source_run_id, result.eval_digest)
+    if existing is not None:
+        _logger().info("gate: %s version %s holds this model and evaluation already (%s)", cfg.registered_model, existing[0], existing[1].summary)
+        return existing
 
     def evaluate_champion(uri: str) -> EvalResult:
         with tempfile.TemporaryDirectory(prefix="liandan-champion-") as tmp:
@@ -196,3 +277,66 @@ def promote_chat_model(
         "gate: %s version %s %s (%s)", cfg.registered_model, version, f"is {cfg.champion_alias}" if decision.promote else f"stays {CANDIDATE_ALIAS}", decision.summary
     )
     return str(version), decision
+
+
+def is_model_uri(ref: str) -> bool:
+    """Return whether ``ref`` names a model in MLflow (``models:/name@alias``, ``models:/name/3``, ``runs:/id/model``) rather than a folder."""
+    return ref.startswith(("models:/", "runs:/", "mlflow-artifacts:/"))
+
+
+def evaluate_references(refs: list[str], recipe: Recipe) -> list[tuple[EvalResult, str]]:
+    """Evaluate each model (a local HF folder or an MLflow model URI) with the recipe's ``evaluate`` section, each in
+    an ``eval-<model>`` MLflow run of the recipe's experiment; return the results and the runs' ids.
+
+    The held-out problems drop what the recipe's alignment stages train on, and the recipe's run folder's pack
+    stage gives ``ppl.<source>`` when the model uses its tokenizer, so the metrics (and ``eval.digest``) are those
+    of the chain's own ``evaluate-<stage>`` runs: any two models compare.
+    """
+    from tasks.store import RunStore
+    from tasks.tracking import resolve_tracking_uri
+
+    run, cfg = recipe.run, recipe.evaluate
+    tracking_uri = resolve_tracking_uri(run.tracking_uri, run.runs_dir)
+    store = RunStore.open(run.runs_dir, run.resolved_name("pipeline"))
+    pack = store.stage("pack")
+    eval_sets = {
+        "pack_dir": str(pack.root) if pack.shards() else "",
+        "pack_tokenizer_dir": str(store.stage("tokenize").root),
+        "seen_questions": seen_questions(("sft", "distill", "dpo", "grpo"), recipe.sft, recipe.dpo, recipe.grpo),
+    }
+    artifact_root = Path(run.runs_dir).resolve() / "mlartifacts" if tracking_uri.startswith("sqlite") else None
+    out = []
+    for ref in refs:
+        with tempfile.TemporaryDirectory(prefix="liandan-eval-") as tmp:
+            local = download_model(ref, tracking_uri, Path(tmp)) if is_model_uri(ref) else Path(ref)
+            if not local.is_dir():
+                raise FileNotFoundError(f"no model folder {ref!r}: give a saved Hugging Face folder or models:/name@alias")
+            name = ref.removeprefix("models:/").rstrip("/").replace("/", "-") if is_model_uri(ref) else local.resolve().name
+            tracker = Tracker.start_flow(tracking_uri, run.experiment, f"eval-{name}", artifact_root, {"liandan.flow": "eval", "eval.model": ref}, run.mlflow_ui_url)
+            try:
+                tracker.log_params(tracker.parent_run_id, {f"evaluate.{k}": v for k, v in flatten_params(cfg).items()})
+                result = evaluate_model(local, cfg, **eval_sets)
+                log_evaluation(tracker, tracker.parent_run_id, result)
+            except BaseException:
+                tracker.end(tracker.parent_run_id, "FAILED")
+                raise
+            tracker.end(tracker.parent_run_id, "FINISHED")
+            out.append((result, tracker.run_url()))
+    return out
+
+
+def metrics_table(columns: dict[str, EvalResult]) -> str:
+    """Return the metrics of one or more evaluations as a plain-text table, one column per model.
+
+    >>> print(metrics_table({"a": EvalResult({"ppl.heldout": 812.5, "mc.accuracy": 0.3}), "b": EvalResult({"ppl.heldout": 90.25})}))
+    metric                  a           b
+    mc.accuracy           0.3           —
+    ppl.heldout         812.5       90.25
+    """
+    rows = comparison_rows(columns)
+    width = max([len("metric"), *(len(r["metric"]) for r in rows)]) + 2
+    cells = [max(12, len(c) + 2) for c in columns]
+    lines = ["metric".ljust(width) + "".join(c.rjust(w) for c, w in zip(columns, cells, strict=True))]
+    for r in rows:
+        lines.append(r["metric"].ljust(width) + "".join(("—" if r[c] is None else f"{r[c]:.4g}").rjust(w) for c, w in zip(columns, cells, strict=True)))
+    return "\n".join(lines)

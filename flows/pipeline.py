@@ -1,4 +1,4 @@
-"""The whole chain as one flow: the corpus, the base model on its mixture, then SFT → distil → DPO → GRPO."""
+"""The whole chain as one flow: the corpus, the base model on its mixture, then SFT → distil → DPO → GRPO, each model evaluated."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from flows.train import train_base_model
 from tasks.clean.config import CleanConfig
 from tasks.crawl.config import CrawlConfig
 from tasks.dedup.config import DedupConfig
+from tasks.evaluate.config import EvalConfig
 from tasks.deid.config import DeidConfig
 from tasks.extract.config import ExtractConfig
 from tasks.mixture.config import MixtureConfig
@@ -64,6 +65,7 @@ def run_pipeline(
     distill: DistillConfig = DistillConfig(),
     dpo: DPOConfig = DPOConfig(),
     grpo: GRPOConfig = GRPOConfig(),
+    evaluate: EvalConfig = EvalConfig(),
     align_stages: list[AlignStage] = list(ALIGN_STAGES),
 ) -> str:
     """Run the whole chain in order into one run folder (data, the base model on its mixture, alignment); return the folder."""
@@ -93,6 +95,7 @@ def train_model(
     distill: DistillConfig = DistillConfig(),
     dpo: DPOConfig = DPOConfig(),
     grpo: GRPOConfig = GRPOConfig(),
+    evaluate: EvalConfig = EvalConfig(),
     align_stages: list[AlignStage] = list(ALIGN_STAGES),
     data_stage: DataStage = DATA_STAGE,
     allow_undeidentified: bool = False,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
 from tasks.dedup.config import DedupConfig
+from tasks.evaluate.config import EvalConfig
 from tasks.deid.config import DeidConfig
 from tasks.ocr.config import OcrConfig
 from tasks.tokenize.config import PackConfig, TokenizerConfig
@@ -74,6 +75,7 @@ class Recipe(BaseModel):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     dpo: DPOConfig = Field(default_factory=DPOConfig)
     grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    evaluate: EvalConfig = Field(default_factory=EvalConfig)
 
 
 class RecipeError(ValueError):

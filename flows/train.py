@@ -1,4 +1,4 @@
-"""The training flow: tokenize → pack → pretrain over one data stage of a run folder, each stage a tracked child run.
+"""The training flow: tokenize → pack → pretrain → evaluate over one data stage of a run folder, each stage a tracked child run.
 
 Only ``pack`` is a document stage with a ledger (``stats.json``: every document of the data stage is packed
 or rejected). ``tokenize`` makes a tokenizer and ``pretrain`` a model: they log their figures to their MLflow
@@ -11,9 +11,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.evaluate import evaluate_stage
 from flows.recipe import RunConfig
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
 from flows.stages import DEID_STAGE, DataStage, deidentified
+from tasks.evaluate.config import EvalConfig
 from tasks.store import StageDir, config_digest
 from tasks.tokenize.config import PackConfig, TokenizerConfig
 from tasks.tokenize.stage import PACK, TOKENIZE, tokenizer_digest
@@ -124,10 +126,12 @@ def train_base_model(
     pack: PackConfig = PackConfig(),
     model: ModelConfig = ModelConfig(),
     pretrain: PretrainConfig = PretrainConfig(),
+    evaluate: EvalConfig = EvalConfig(),
     data_stage: DataStage = "mixture",
     allow_undeidentified: bool = False,
 ) -> str:
-    """Train a tokenizer on a data stage of the run (the mixture by default), pack the corpus, pretrain the base model; return the model folder.
+    """Train a tokenizer on a data stage of the run (the mixture by default), pack the corpus, pretrain the base model,
+    evaluate it (child run ``evaluate-pretrain``, unless ``evaluate.enabled`` is off); return the model folder.
 
     Args:
         data_stage: the data stage whose kept documents are trained on; one before ``deid`` is refused
@@ -144,4 +148,7 @@ def train_base_model(
         raise ValueError(f"no finished shards in {upstream.root}: run the data flow into this run folder first (same run.name)")
     tok = tokenize_stage(ctx, tokenizer, upstream, model.base_model)
     packed = pack_stage(ctx, pack, upstream, tok)
-    return pretrain_stage(ctx, model, pretrain, packed, tok)["model_dir"]
+    model_dir = pretrain_stage(ctx, model, pretrain, packed, tok)["model_dir"]
+    if evaluate.enabled:
+        evaluate_stage(ctx, evaluate, PRETRAIN, model_dir, pack_dir=str(packed.root), pack_tokenizer_dir=str(tok.root))
+    return model_dir

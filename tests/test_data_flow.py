@@ -143,7 +143,10 @@ def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
 
     tiny = PretrainConfig(max_steps=4, eval_steps=2, save_steps=4, logging_steps=1, cpu_threads=1)
     sft = SFTConfig(max_steps=3, logging_steps=1, cpu_threads=1, num_samples=1, sample_max_new_tokens=8)
-    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 12}), extract=extract, pretrain=tiny, sft=sft, align_stages=["sft"])
+    from tasks.evaluate.config import EvalConfig
+
+    evaluate = EvalConfig(arith_problems=2, self_consistency_k=2, direct_max_new_tokens=4, cot_max_new_tokens=4, eval_sequences=2, mc_paths=[], icl_shots=[0])
+    run_pipeline(run=run, crawl=crawl.model_copy(update={"max_pages": 12}), extract=extract, pretrain=tiny, sft=sft, evaluate=evaluate, align_stages=["sft"])
     client = MlflowClient(tracking_uri=mlflow_uri)
     exp = client.get_experiment_by_name("test-data")
     (pipeline,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'pipeline'")
@@ -155,6 +158,7 @@ def test_pipeline_nests_the_data_run_and_fails_cleanly(configs, mlflow_uri):
     base = client.get_model_version_by_alias("liandan-base", "candidate")  # the base model, pretrained on the mixture
     sft_version = client.get_model_version_by_alias("liandan-sft", "candidate")  # fine-tuned from that base
     assert base.run_id != sft_version.run_id
+    assert client.get_model_version_by_alias("liandan-chat", "champion").run_id == sft_version.run_id  # the chain's final chat model, gated
     (pack,) = [r for r in client.search_runs([exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{train.info.run_id}'") if r.info.run_name == "pack"]
     assert pack.inputs.dataset_inputs[0].dataset.name == "t2/mixture"
 

@@ -34,13 +34,18 @@ def test_held_out_problems_are_never_seen_by_sft_dpo_or_grpo():
     from tasks.train.sft import SFTConfig
 
     sft, dpo, grpo = SFTConfig(), DPOConfig(), GRPOConfig()
-    seen = training_questions([str(ROOT / p) for p in sft.data_paths], [(dpo.num_prompts, dpo.problem_seed), (grpo.num_problems, grpo.problem_seed)])
+    seen = training_questions([str(ROOT / p) for p in sft.data_paths], [(dpo.num_prompts, dpo.problem_seed, "all"), (grpo.num_problems, grpo.problem_seed, grpo.problem_level)])
     problems, dropped = held_out_problems(EvalConfig(), seen)
     assert (len(problems), dropped) == (200, 0)
     # a user who trains GRPO on the evaluation's own seed: those questions leave the held-out set
-    leaked = training_questions([], [(50, 0)])
+    leaked = training_questions([], [(50, 0, "all")])
     problems, dropped = held_out_problems(EvalConfig(), leaked)
     assert dropped == 50 and len(problems) == 150 and not {p.question for p in problems} & leaked
+    # the curriculum level is its own set: GRPO on curriculum problems leaks into a curriculum evaluation only
+    curriculum = training_questions([], [(50, 0, "curriculum")])
+    assert held_out_problems(EvalConfig(), curriculum)[1] == 0
+    problems, dropped = held_out_problems(EvalConfig(arith_level="curriculum"), curriculum)
+    assert dropped >= 50 and not {p.question for p in problems} & curriculum
 
 
 def test_gate_promotes_no_worse_and_refuses_worse_with_the_reason():

@@ -53,3 +53,11 @@ def test_run_name_defaults_to_flow_and_date():
     assert RunConfig().resolved_name("data", dt.date(2026, 11, 29)) == "data-2026-11-29"
     assert RunConfig(name="x").resolved_name("data") == "x"
     assert Recipe().run.runs_dir == "runs"
+
+
+def test_demo_recipe_evaluates_and_evaluation_turns_off():
+    recipe = load_recipe(ROOT / "recipes" / "demo.yaml")
+    assert recipe.evaluate.enabled and recipe.evaluate.arith_problems == 200 and recipe.evaluate.self_consistency_k == 4
+    assert not load_recipe(ROOT / "recipes" / "demo.yaml", ["evaluate.enabled=false"]).evaluate.enabled
+    with pytest.raises(RecipeError, match="evaluate.gate_metrics.0"):
+        load_recipe(ROOT / "recipes" / "demo.yaml", ["evaluate.gate_metrics=[accuracy]"])

@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from flows.recipe import RunConfig
+from tasks.evaluate.config import EvalConfig
 from tasks.records import make_doc
 from tasks.store import StageDir, audit_run
 from tasks.tokenize.config import PackConfig, TokenizerConfig
@@ -60,6 +61,7 @@ def test_train_flow_tokenizes_packs_pretrains_and_registers(tmp_path, mlflow_uri
         pack=PackConfig(seq_len=64, eval_fraction=0.2),
         model=ModelConfig(hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=176),
         pretrain=PretrainConfig(max_steps=30, warmup_steps=3, learning_rate=3e-3, eval_steps=15, save_steps=15, logging_steps=2, cpu_threads=1),
+        evaluate=EvalConfig(arith_problems=4, self_consistency_k=2, direct_max_new_tokens=4, cot_max_new_tokens=8, eval_sequences=4),
     )
     model_dir = Path(train_base_model(**params))
     assert model_dir == run_dir / "pretrain" / "model"
@@ -78,7 +80,10 @@ def test_train_flow_tokenizes_packs_pretrains_and_registers(tmp_path, mlflow_uri
     (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'train'")
     assert parent.info.status == "FINISHED" and parent.info.run_name == "train-t1"
     children = _children(client, parent)
-    assert set(children) == {"tokenize", "pack", "pretrain"}
+    assert set(children) == {"tokenize", "pack", "pretrain", "evaluate-pretrain"}
+    evaluated = children["evaluate-pretrain"].data.metrics  # perplexity per source on the pack's own held-out split, and the rest
+    assert {f"ppl.{s}" for s in {d["source"] for d in docs if d["text"].strip()}} & set(evaluated) and evaluated["ppl.heldout"] > 1
+    assert evaluated["arith.problems"] == 4 and "mc.accuracy" in evaluated
     assert all(c.info.status == "FINISHED" for c in children.values())
 
     tokenize = children["tokenize"]
@@ -110,6 +115,7 @@ def test_train_flow_tokenizes_packs_pretrains_and_registers(tmp_path, mlflow_uri
     assert again["counters"]["shards_skipped"] == len(again["shards"])
     (_, latest) = sorted(client.search_runs([exp.experiment_id], filter_string="tags.`liandan.flow` = 'train'"), key=lambda r: r.info.start_time)
     assert _children(client, latest)["pretrain"].data.metrics["stage_skipped"] == 1
+    assert _children(client, latest)["evaluate-pretrain"].data.metrics["stage_skipped"] == 1
     assert len(client.search_model_versions("name = 'liandan-base'")) == 1
 
 

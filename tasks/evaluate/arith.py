@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tasks.evaluate.config import EvalConfig
-from tasks.train.arithmetic import Problem, make_problems, to_prompt
+from tasks.train.arithmetic import Level, Problem, make_problems, to_prompt
 from tasks.train.rewards import extract_answer, extract_number, format_reward, language_reward
 
 if TYPE_CHECKING:
@@ -53,11 +53,11 @@ def majority_vote(completions: Iterable[str]) -> Decimal | None:
     return next(v for v in values if counts[v] == best)
 
 
-def training_questions(conversation_paths: Iterable[str], problem_sets: Iterable[tuple[int, int]]) -> set[str]:
-    """Return every question a training stage sees: user turns of SFT's conversation files and generated ``(n, seed)`` sets."""
+def training_questions(conversation_paths: Iterable[str], problem_sets: Iterable[tuple[int, int, Level]]) -> set[str]:
+    """Return every question a training stage sees: user turns of SFT's conversation files and generated ``(n, seed, level)`` sets."""
     from tasks.train.instructions import load_conversations
 
-    seen = {p.question for n, seed in problem_sets for p in make_problems(n, seed)}
+    seen = {p.question for n, seed, level in problem_sets for p in make_problems(n, seed, level)}
     paths = [Path(p) for p in conversation_paths]
     if paths:
         seen |= {m["content"] for conversation in load_conversations(paths) for m in conversation if m["role"] == "user"}
@@ -65,8 +65,8 @@ def training_questions(conversation_paths: Iterable[str], problem_sets: Iterable
 
 
 def held_out_problems(cfg: EvalConfig, seen: set[str]) -> tuple[list[Problem], int]:
-    """Return the evaluation's problems (seed ``cfg.arith_seed``) with every question in ``seen`` dropped, and how many were."""
-    problems = make_problems(cfg.arith_problems, cfg.arith_seed)
+    """Return the evaluation's problems (seed ``cfg.arith_seed``, level ``cfg.arith_level``) with every question in ``seen`` dropped, and how many were."""
+    problems = make_problems(cfg.arith_problems, cfg.arith_seed, cfg.arith_level)
     kept = [p for p in problems if p.question not in seen]
     return kept, len(problems) - len(kept)
 

@@ -16,6 +16,9 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(
+        True, description="Evaluate after pretraining and after every alignment stage, compare the stages and gate `liandan-chat`; off: none of it (the chain trains only)."
+    )
     heldout_path: str = Field(
         "data/sample/eval/heldout_news.jsonl",
         min_length=1,
@@ -27,6 +30,11 @@ class EvalConfig(BaseModel):
     arith_problems: int = Field(200, ge=0, le=100_000, description="Held-out arithmetic word problems; 0: no arithmetic metrics.")
     arith_seed: int = Field(
         0, ge=0, le=2**32 - 1, description="Seed of the held-out problems (SFT's bundled set uses 3, DPO 1, GRPO 2; any question a training stage sees is dropped anyway)."
+    )
+    arith_level: Literal["all", "curriculum"] = Field(
+        "all",
+        description="Kind of held-out problems: all (the eight templates: two-step sums, ×, ÷, change) or curriculum (one- and two-digit + and −, "
+        "a third in Chinese numerals: what the demo's cold start teaches a tiny model).",
     )
     direct_max_new_tokens: int = Field(24, ge=1, le=4096, description="`arith.greedy`: longest direct answer, in tokens.")
     cot_max_new_tokens: int = Field(96, ge=1, le=8192, description="`arith.cot` and `arith.self_consistency`: longest reasoning chain, in tokens.")
@@ -64,3 +72,13 @@ class EvalConfig(BaseModel):
         description="Metrics the gate compares with the champion's on the same eval sets (`ppl.*`: lower is better; the rest: higher).",
     )
     gate_tolerance: float = Field(0.0, ge=0, le=1, description="A metric counts as no worse when within this share of the champion's value (0: equal or better).")
+
+
+# Settings that change no metric: a done-record of an evaluation does not depend on them, so re-tuning the gate
+# or the logging never re-evaluates a model (tasks/evaluate/stage.py, flows/evaluate.py).
+UNMEASURED_FIELDS = frozenset({"enabled", "cpu_threads", "samples_logged", "registered_model", "champion_alias", "gate_metrics", "gate_tolerance"})
+
+
+def measured_settings(cfg: EvalConfig) -> EvalConfig:
+    """Return ``cfg`` with every setting that changes no metric at its default (what an evaluation's done-record is keyed by)."""
+    return EvalConfig(**cfg.model_dump(exclude=set(UNMEASURED_FIELDS)))
