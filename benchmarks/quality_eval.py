@@ -18,7 +18,10 @@ Pages are split by a hash of the file name into a dev half (the defaults were tu
 scored only for the final figures; both are reported. Goals on held-out: AUC ≥ 0.95 (quality_score, news vs the
 three low kinds), real news tiered low ≤ 5%, word salad tiered high ≤ 5%.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/quality_eval.py [--reviews 300]``.
+``--demo RUN_DIR`` (a finished data flow run, e.g. runs/demo) also trains with that run's clean stage as weak
+labels, as the data flow does, and prints the tiers per source of the documents its deid stage handed to quality.
+
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/quality_eval.py [--reviews 300] [--realpages DIR] [--demo runs/demo]``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from tasks.clean.segment import Segmenter
-from tasks.quality import LABELS, QualityConfig, collect_examples, tier_of, train_classifier
+from tasks.quality import LABELS, QualityConfig, build_steps, collect_examples, tier_of, train_classifier
 from tasks.quality.evidence import shuffled_words, visible_lines
+from tasks.quality.stage import TIER
+from tasks.quality.train import fit_reference_lm
+from tasks.steps import run_steps
+from tasks.store import StageDir, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 REALPAGES = ROOT.parent / "shared" / "realpages"
@@ -68,9 +75,9 @@ def squeeze(text: str) -> str:
     return "".join(text.split())
 
 
-def page_docs(seed: int) -> list[dict]:
+def page_docs(seed: int, realpages: Path = REALPAGES) -> list[dict]:
     """Return the news bodies, the boilerplate blocks and the word salad of every real page, with its half."""
-    gold = json.loads((REALPAGES / "gold.json").read_text(encoding="utf-8"))
+    gold = json.loads((realpages / "gold.json").read_text(encoding="utf-8"))
     segment = Segmenter("auto", hmm=True)
     words = lambda text: [t for t in segment(text) if not t.isspace()]  # noqa: E731
     rng = random.Random(seed)
@@ -84,7 +91,7 @@ def page_docs(seed: int) -> list[dict]:
         docs.append({"kind": "news", "half": half, "page": name, "text": body})
         for _ in range(2):
             docs.append({"kind": "word_salad", "half": half, "page": name, "text": shuffled_words(body, rng, words)})
-        html, _ = decode_html((REALPAGES / "pages" / name).read_bytes(), None)
+        html, _ = decode_html((realpages / "pages" / name).read_bytes(), None)
         run: list[str] = []
         for line in visible_lines(html) + [""]:
             if line and squeeze(line) not in keep:
@@ -157,14 +164,23 @@ def main() -> None:
     ap.add_argument("--halves", default="dev,held_out", help="which halves to report (tune on dev only)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                     help="override a QualityConfig field, e.g. --set ppl_weight=2 (repeatable)")
+    ap.add_argument("--realpages", type=Path, default=REALPAGES, help="folder of gold.json and pages/")
+    ap.add_argument("--demo", type=Path, metavar="RUN_DIR", help="a data flow run: weak labels from its clean stage, "
+                    "tiers per source of its deid output")
     ap.add_argument("--out", type=Path, help="also write every document's kind, half, score, ppl and text here (JSONL)")
     args = ap.parse_args()
 
     cfg = QualityConfig(**{k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)})
+    weak_dirs = [args.demo / "clean"] if args.demo else []
     t0 = time.perf_counter()
-    result = train_classifier(collect_examples(cfg), cfg)
+    result = train_classifier(collect_examples(cfg, weak_dirs), cfg, fit_reference_lm(cfg, weak_dirs))
     print(f"trained in {time.perf_counter() - t0:.1f} s on {result.summary['n_examples']} examples: {result.summary['label_sources']}")
-    docs = page_docs(args.seed) + other_docs(args.reviews, args.seed)
+    if args.demo:
+        demo = read_records(StageDir(args.demo / "deid").shards())
+        scored = run_steps("quality", build_steps(cfg, result.model), demo)
+        tiers = Counter(f"{d.get('source') or 'unknown'}.{d[TIER]}" for d in scored.kept + scored.rejected)
+        print(json.dumps({"demo_tiers": dict(sorted(tiers.items())), "demo_rejected": scored.stats.rejected_by_reason}))
+    docs = page_docs(args.seed, args.realpages) + other_docs(args.reviews, args.seed)
     scores, ppl = result.model.scores_and_perplexities([d["text"] for d in docs])
     for d, s, p in zip(docs, scores, ppl):
         d["score"], d["ppl"] = float(s), float(p)

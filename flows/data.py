@@ -29,7 +29,15 @@ from tasks.extract.task import extract_shard
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.task import cluster_duplicates, dedup_shard, sign_shard
 from tasks.quality.config import QualityConfig
-from tasks.quality.report import confusion_figure, read_scores, score_histogram, tier_table
+from tasks.quality.report import (
+    confusion_figure,
+    label_source_metrics,
+    read_scores,
+    read_source_scores,
+    score_histogram,
+    source_histogram,
+    tier_table,
+)
 from tasks.quality.task import score_shard, train_quality_model, training_inputs_digest
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.plan import MixturePlan
@@ -132,7 +140,8 @@ def quality_model(ctx: RunContext, cfg: QualityConfig, weak_labels: StageDir) ->
         digest=training_inputs_digest(cfg, [str(weak_labels.root)]),  # training fields, label files, weak-label shards
         registered_model=cfg.registered_model,
         description="Quality classifiers (high/medium/low) trained by liandan's build_corpus flow.",
-        metrics=lambda r: {f"heldout.{k}": float(v) for k, v in r["summary"]["metrics"].items() if isinstance(v, (int, float))},
+        metrics=lambda r: {f"heldout.{k}": float(v) for k, v in r["summary"]["metrics"].items() if isinstance(v, (int, float))}
+        | label_source_metrics(r["summary"]),
     )
     trained = run_model_stage(ctx, spec, lambda _uri, _child: train_quality_model(cfg, out, [str(weak_labels.root)]))
     ctx.tracker.client.log_figure(trained["mlflow_run_id"], confusion_figure(trained["summary"]["confusion"]), "confusion.png")
@@ -148,6 +157,8 @@ def quality_stage(ctx: RunContext, cfg: QualityConfig, upstream: StageDir, weak_
     child = stats["mlflow_run_id"]
     scores, tiers = read_scores([*out.shards(), *out.rejected_shards()])
     ctx.tracker.client.log_figure(child, score_histogram(scores, tiers, cfg.high_cutoff, cfg.low_cutoff), "quality_histogram.png")
+    scores, sources = read_source_scores([*out.shards(), *out.rejected_shards()])
+    ctx.tracker.client.log_figure(child, source_histogram(scores, sources, cfg.high_cutoff, cfg.low_cutoff), "quality_by_source.png")
     rows = tier_table(stats.get("counters", {}))
     if rows:
         ctx.tracker.client.log_table(child, {k: [r[k] for r in rows] for k in rows[0]}, "quality_tiers.json")

@@ -66,7 +66,7 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert parent.data.tags["prefect.flow_run_id"]
     assert parent.info.run_name == "data-t1"
     children = _children(client, parent)
-    assert set(children) == {"crawl", "extract", "ocr", "clean", "dedup", "deid", "quality-train-C3", "quality", "mixture"}
+    assert set(children) == {"crawl", "extract", "ocr", "clean", "dedup", "deid", "quality-train-C0.1", "quality", "mixture"}
     for stage, stats in (("crawl", crawl_stats), ("extract", extract_stats)):
         metrics = children[stage].data.metrics
         assert metrics["docs_in"] == stats["docs_in"] and metrics["docs_kept"] == stats["docs_kept"]
@@ -98,8 +98,8 @@ def test_data_flow_crawls_extracts_and_tracks(configs, mlflow_uri, capsys):
     assert len(scored) == len(final) and all(0.0 <= d["quality_score"] <= 1.0 and d["quality_tier"] in {"high", "medium", "low"} for d in scored)
     news = [d for d in scored if d["source"] == "news"]
     assert news and sum(d["quality_tier"] == "high" for d in news) >= len(news) // 2  # written news articles are mostly high
-    assert client.get_model_version_by_alias("liandan-quality", "candidate").run_id == children["quality-train-C3"].info.run_id
-    assert children["quality-train-C3"].data.metrics["heldout.macro_f1"] > 0.7
+    assert client.get_model_version_by_alias("liandan-quality", "candidate").run_id == children["quality-train-C0.1"].info.run_id
+    assert children["quality-train-C0.1"].data.metrics["heldout.macro_f1"] > 0.7
     mixed = read_records(StageDir(run_dir / "mixture").shards())
     assert mixed and all(d["mix_copies"] >= 1 for d in mixed)
     assert children["mixture"].data.metrics["weight.news"] > 0

@@ -406,7 +406,7 @@ def test_data_deployment_runs_on_the_worker_and_is_tracked(prefect_server, data_
         r.info.run_name: r for r in client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     }
     assert {r.info.status for r in children.values()} == {"FINISHED"}
-    assert children.pop("quality-train-C3").data.tags["liandan.stage"] == "quality_model"  # the classifier trained for this run
+    assert children.pop("quality-train-C0.1").data.tags["liandan.stage"] == "quality_model"  # the classifier trained for this run
     assert set(children) == stages
     assert children["crawl"].data.params["max_pages"] == "8"  # the edited parameter reached the stage
     assert children["crawl"].data.metrics["docs_kept"] >= 1

@@ -174,7 +174,7 @@ def test_prefect_and_mlflow_on_postgres(postgres, tmp_path, sample_site_url):
     (data,) = [r for r in runs if r.data.tags.get("liandan.flow") == "data"]
     assert data.data.tags["prefect.flow_run_id"] == str(data_flow_run_id)  # the two stores point at each other
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == data.info.run_id}
-    assert children.pop("quality-train-C3").data.metrics["heldout.macro_f1"] > 0.7
+    assert children.pop("quality-train-C0.1").data.metrics["heldout.macro_f1"] > 0.7
     assert set(children) == set(stats)
     for stage, child in children.items():
         assert child.info.status == "FINISHED"

@@ -18,6 +18,7 @@ from tasks.quality.evidence import (
     truncated,
 )
 from tasks.quality.lm import CharLM, fold_units
+from tasks.quality.report import label_source_metrics
 from tasks.quality.stage import ppl_bucket
 from tasks.quality.train import fit_reference_lm
 
@@ -83,6 +84,20 @@ def test_a_shuffled_paragraph_scores_below_its_original(reference_lm):
     ppl = reference_lm.perplexities([PARAGRAPH, salad, words])
     assert ppl[0] < 120 and ppl[1] > 3 * ppl[0] and ppl[2] > 1.5 * ppl[0], ppl
     assert sorted(salad) == sorted(PARAGRAPH)
+    # the order signal the classifier reads: perplexity over frequent-character pairs (的, ，, 了 …) rises too
+    frequent = reference_lm.perplexity_signals([PARAGRAPH, salad, words]).frequent
+    assert frequent[1] > 2 * frequent[0] and frequent[2] > 1.3 * frequent[0], frequent
+
+
+def test_frequent_pairs_are_domain_neutral(reference_lm):
+    # Written for this test: a product description whose terms the 1998 news reference never saw. Its perplexity
+    # over all characters is above a shuffled news paragraph's, but over frequent pairs it stays below.
+    product = ("这款登山鞋的鞋面采用防水透气膜和耐磨网布拼接，在雨天和涉水路段也能保持脚部干爽。"
+               "大底采用高耐磨橡胶和深齿纹设计，在泥地、碎石和湿滑的岩面上都有很好的抓地力。")
+    salad = shuffled_words(PARAGRAPH, random.Random(1), lambda t: [t[i : i + 2] for i in range(0, len(t), 2)])
+    signals = reference_lm.perplexity_signals([product, salad])
+    assert signals.frequent[0] < signals.frequent[1], signals
+    assert reference_lm.frequent.dtype == np.uint32 and ord("的") in reference_lm.frequent and 0x20 not in reference_lm.frequent
 
 
 def test_a_boilerplate_block_scores_below_the_article_it_came_from(reference_lm):
@@ -128,11 +143,18 @@ def test_label_builder_yields_each_source_with_its_count():
         ("seed.jsonl", "high"): 71, ("seed.jsonl", "medium"): 69, ("seed.jsonl", "low"): 74,
         ("reference", "high"): 50,
         ("boilerplate", "low"): 68,
-        ("shuffled_words", "low"): 20, ("keyword_stuffing", "low"): 20, ("repeated", "low"): 20,
+        ("shuffled_words", "low"): 20, ("keyword_stuffing", "low"): 20,  # repeated: not a default kind
         ("shuffled_sentences", "medium"): 20, ("truncated", "medium"): 20,
     }
     off = collect_examples(cfg.model_copy(update={"corruptions": False, "boilerplate_paths": [], "reference_max_examples": 0}))
     assert {e["origin"] for e in off} == {"seed.jsonl"}
+    # the counts reach the quality training run in MLflow as metrics, one per source and label and one per source
+    sources: dict[str, dict[str, int]] = {}
+    for (origin, label), n in counts.items():
+        sources.setdefault(origin, {})[label] = n
+    metrics = label_source_metrics({"label_sources": sources})
+    assert metrics["labels.boilerplate.low"] == 68 and metrics["labels.seed.jsonl"] == 214
+    assert metrics["labels.reference"] == 50 and "labels.repeated" not in metrics
 
 
 def test_ppl_buckets():

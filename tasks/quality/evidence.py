@@ -188,13 +188,19 @@ def truncated(text: str, rng: random.Random) -> str | None:
 
 
 def corrupted_examples(
-    positives: list[Example], words: Callable[[str], list[str]], per_kind: int, seed: int = 0, min_chars: int = 20
+    positives: list[Example],
+    words: Callable[[str], list[str]],
+    per_kind: int,
+    seed: int = 0,
+    min_chars: int = 20,
+    kinds: Iterable[str] = CORRUPTIONS,
 ) -> list[Example]:
-    """Return up to ``per_kind`` examples of each corruption, made from a seeded sample of the positives."""
+    """Return up to ``per_kind`` examples of each corruption in ``kinds``, made from a seeded sample of the positives."""
     rng = random.Random(seed)
     pool = positives[:]
     rng.shuffle(pool)
-    made: dict[str, list[Example]] = {kind: [] for kind in CORRUPTIONS}
+    wanted = set(kinds)
+    made: dict[str, list[Example]] = {kind: [] for kind in CORRUPTIONS if kind in wanted}
     for ex in pool:
         if all(len(v) >= per_kind for v in made.values()):
             break
@@ -207,6 +213,6 @@ def corrupted_examples(
             "truncated": ("medium", truncated(text, rng)),
         }
         for kind, (label, new) in candidates.items():
-            if new and new != text and len(new) >= min_chars and len(made[kind]) < per_kind:
+            if kind in made and new and new != text and len(new) >= min_chars and len(made[kind]) < per_kind:
                 made[kind].append({"text": new, "label": label, "reason": f"{kind} of a {ex['origin']} high text", "origin": kind})
-    return [ex for kind in CORRUPTIONS for ex in made[kind]]
+    return [ex for kind in made for ex in made[kind]]

@@ -7,10 +7,14 @@ save, so a model is its linear weights plus these few settings, and every worker
 Characters catch what segmentation hides (garbled words, homoglyph spam, 特价!!! punctuation); words catch
 phrasing that characters split (据介绍, 加微信).
 
-A third, dense block reads order, which bags of n-grams barely do: the text's perplexity under the reference
-character LM (tasks/quality/lm.py), as its log scaled to about [-1, 1] and one-hot in PPL_EDGES buckets, so the
-linear model can learn a response that is not a straight line (fluent news ~30-80, reviews ~100-200, the same
-news with its words shuffled ~200-400, random characters thousands).
+A third, dense block reads order, which bags of n-grams barely do, from the reference character LM
+(tasks/quality/lm.py): the perplexity over the pairs of frequent characters (function words and punctuation,
+which follow each other the same way in every domain) and its ratio to the same characters' unigram
+perplexity, each as its log scaled to about [-1, 1] and one-hot in buckets, so the linear model can learn a
+response that is not a straight line; beside them the text's line layout. The perplexity over all characters
+(``ppl_ref``) is stored and thresholded but is not a feature: it measures distance from the reference's domain
+as much as fluency. With it in the block (ppl_weight 10, quality_eval dev half) the demo's product pages, ppl
+230-980 against the real news' 100-260 and word salad's ~280, fell to low; without it none does, at AUC 0.95.
 
 The hashing runs in numpy over the whole batch, like the clean stage's n-gram signals: a unit (a character's
 code point, a word's CRC-32) is spread by splitmix64's finaliser, an n-gram's key is the polynomial
@@ -31,15 +35,13 @@ import scipy.sparse as sp
 
 from tasks.clean.segment import Segmenter
 from tasks.quality.config import QualityConfig
-from tasks.quality.lm import FNV_PRIME, CharLM, mix64
+from tasks.quality.lm import FNV_PRIME, CharLM, Perplexities, mix64
 
-# bucket edges of the perplexity block: roughly log-spaced over what fluent prose (20-80), thin or colloquial
-# text (80-250) and shuffled or garbled text (250+) cost the reference LM
-PPL_EDGES = (25.0, 35.0, 50.0, 70.0, 100.0, 140.0, 200.0, 280.0, 400.0, 600.0, 1000.0)
-PPL_CENTRE, PPL_SCALE = np.log(100.0), 2.0  # log-perplexity feature = (ln ppl - ln 100) / 2
-# bucket edges of ppl / unigram ppl, how much context helps: fluent text of any domain ~0.1-0.25, shuffled words
-# ~0.3-0.5, lists and boilerplate higher
-GAIN_EDGES = (0.12, 0.16, 0.2, 0.25, 0.3, 0.36, 0.43, 0.52, 0.65, 0.8)
+# bucket edges of the perplexity over frequent-unit pairs (lm.py): news ~15-40 in any domain, word salad ~90
+FREQUENT_EDGES = (12.0, 16.0, 20.0, 25.0, 32.0, 40.0, 50.0, 65.0, 85.0, 110.0, 150.0, 200.0)
+FREQUENT_CENTRE = np.log(40.0)
+# and of its ratio to the same characters' unigram perplexity: news ~0.08, word salad ~0.39
+FREQUENT_GAIN_EDGES = (0.04, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.32, 0.4, 0.5)
 
 
 def hashed_ngrams(units: np.ndarray, lengths: np.ndarray, ngram_range: tuple[int, int], bits: int) -> sp.csr_matrix:
@@ -132,11 +134,12 @@ class FeatureSettings:
         return 2 * (1 << self.hash_bits) + PPL_FEATURES
 
 
-# the scaled log-perplexity and its one-hot bucket, then the scaled log of ppl / unigram ppl and its bucket, then
-# the layout: lines' mean length bucket, share of short lines, share of lines ending a sentence, punctuation rate
+# the layout (lines' mean length bucket, share of short lines, share of lines ending a sentence, punctuation rate),
+# then the frequent-pair perplexity and its ratio to unigram, each scaled and bucketed
 LINE_EDGES = (8.0, 15.0, 25.0, 40.0, 70.0, 120.0)
 SHAPE_FEATURES = len(LINE_EDGES) + 1 + 3
-PPL_FEATURES = 2 + len(PPL_EDGES) + 1 + len(GAIN_EDGES) + 1 + SHAPE_FEATURES
+ORDER_FEATURES = 2 + len(FREQUENT_EDGES) + 1 + len(FREQUENT_GAIN_EDGES) + 1
+PPL_FEATURES = SHAPE_FEATURES + ORDER_FEATURES
 _SENTENCE_END = tuple("。！？!?”」…")
 _PUNCT = frozenset("，。！？；：、,.!?;:")
 
@@ -154,26 +157,35 @@ def layout(text: str) -> tuple[float, float, float, float]:
     return n_chars / len(lines), short, ended, punct
 
 
-def ppl_block(ppl: np.ndarray, ppl_unigram: np.ndarray, weight: float, texts: list[str]) -> sp.csr_matrix:
-    """Return the (n, PPL_FEATURES) perplexity block, times weight: scaled log-perplexity, its one-hot bucket,
-    scaled log of ppl / unigram ppl, its one-hot bucket; all zero for an empty text."""
-    n = len(ppl)
+def _scaled_and_bucket(dense: np.ndarray, at: int, value: np.ndarray, centre: float, edges: tuple[float, ...]) -> int:
+    """Write (ln value - centre) / 2 clipped to ±2 at column ``at`` and value's one-hot bucket after it; return the
+    next free column."""
+    rows = np.arange(len(value))
+    dense[:, at] = np.clip((np.log(np.maximum(value, 1e-3)) - centre) / 2.0, -2.0, 2.0)
+    dense[rows, at + 1 + np.searchsorted(np.asarray(edges), value, side="right")] = 1.0
+    return at + 2 + len(edges)
+
+
+def ppl_block(signals: Perplexities, weight: float, texts: list[str]) -> sp.csr_matrix:
+    """Return the (n, PPL_FEATURES) dense block, times weight: the layout, then the scaled log of the frequent-pair
+    perplexity and its bucket, the scaled log of its ratio to unigram and its bucket (zero for a text without
+    frequent pairs); all zero for an empty text."""
+    n = len(texts)
     rows = np.arange(n)
-    gain = ppl / np.maximum(ppl_unigram, 1e-9)
     dense = np.zeros((n, PPL_FEATURES))
-    dense[:, 0] = np.clip((np.log(np.maximum(ppl, 1.0)) - PPL_CENTRE) / PPL_SCALE, -2.0, 2.0)
-    dense[rows, 1 + np.searchsorted(np.asarray(PPL_EDGES), ppl, side="right")] = 1.0
-    at = 2 + len(PPL_EDGES)
-    dense[:, at] = np.clip(np.log(np.maximum(gain, 1e-3)) / 2.0 + 0.7, -2.0, 2.0)  # ln 0.25 / 2 ≈ -0.7
-    dense[rows, at + 1 + np.searchsorted(np.asarray(GAIN_EDGES), gain, side="right")] = 1.0
-    at += 1 + len(GAIN_EDGES) + 1
-    shapes = np.array([layout(t) for t in texts]) if texts else np.zeros((0, 4))
     if n:
-        dense[rows, at + np.searchsorted(np.asarray(LINE_EDGES), shapes[:, 0], side="right")] = 1.0
-        at += len(LINE_EDGES) + 1
+        shapes = np.array([layout(t) for t in texts])
+        dense[rows, np.searchsorted(np.asarray(LINE_EDGES), shapes[:, 0], side="right")] = 1.0
+        at = len(LINE_EDGES) + 1
         dense[:, at : at + 2] = shapes[:, 1:3]
         dense[:, at + 2] = np.minimum(shapes[:, 3] * 10.0, 2.0)  # prose ~0.08-0.12 punctuation marks per character
-    dense[ppl <= 0] = 0.0
+        at += 3
+        frequent = signals.frequent
+        at = _scaled_and_bucket(dense, at, frequent, FREQUENT_CENTRE, FREQUENT_EDGES)
+        gain = frequent / np.maximum(signals.frequent_unigram, 1e-9)
+        _scaled_and_bucket(dense, at, gain, np.log(0.1), FREQUENT_GAIN_EDGES)
+        dense[frequent <= 0, SHAPE_FEATURES:] = 0.0
+        dense[signals.ppl <= 0] = 0.0
     return sp.csr_matrix(dense * weight)
 
 
@@ -206,11 +218,12 @@ class Featurizer:
         """Return (the (len(texts), n_features) CSR matrix, the perplexities) of the texts' first max_chars characters."""
         cut = [encodable(t[: self.settings.max_chars]) for t in texts]
         if self.lm is None:
-            ppl = ppl_unigram = np.zeros(len(cut))
+            zero = np.zeros(len(cut))
+            signals = Perplexities(zero, zero, zero, zero)
         else:
-            ppl, ppl_unigram = self.lm.perplexity_pairs(cut)
-        blocks = [self.word_block(cut), self.char_block(cut), ppl_block(ppl, ppl_unigram, self.settings.ppl_weight, cut)]
-        return sp.hstack(blocks, format="csr"), ppl
+            signals = self.lm.perplexity_signals(cut)
+        blocks = [self.word_block(cut), self.char_block(cut), ppl_block(signals, self.settings.ppl_weight, cut)]
+        return sp.hstack(blocks, format="csr"), signals.ppl
 
     def __call__(self, texts: list[str]) -> sp.csr_matrix:
         """Return the (len(texts), n_features) CSR matrix of the texts' first max_chars characters."""

@@ -24,6 +24,13 @@ interpolated log-probability of its last unit given the rest, and the log back-o
 context. Scoring a position is a lookup per order; a position's log-probability is that of its longest
 n-gram found plus the back-off weights of the longer contexts. Saved as npz (allow_pickle=False) + a few
 numbers in the quality model's model.json.
+
+Perplexity over all characters is also a domain detector: a product page's tea-processing terms (摊晾, 杀青)
+cost a 1998 news model more (ppl ~600-1000) than real news shuffled into word salad (~280). The model therefore
+also keeps its ``FREQUENT_UNITS`` most frequent training characters (的, 了, 在, ，, 。 …) and reports the
+perplexity over the positions where a frequent character follows a frequent character: function words and
+punctuation follow each other the same way in every domain, and that is exactly what shuffling breaks
+(benchmarks/quality_eval.py, dev half: news 23, word salad 89; the demo's product pages 15-50).
 """
 
 from __future__ import annotations
@@ -40,7 +47,10 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 FNV_PRIME = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime: rolls n-gram hashes here and in features.py
 BOS = 0x110000  # one past the last code point: no character folds to it
-LM_VERSION = "char_kn_v1"
+LM_VERSION = "char_kn_v2"  # v2: the frequent units and the perplexity over their pairs
+# 50: on the dev half of quality_eval the frequent-pair perplexity tells news from word salad with AUC 0.88 at 50,
+# 0.90 at 150 and 0.89 at 400, but only at 50 do the demo's product pages sit with news (150: 57-126 vs news 45-77)
+FREQUENT_UNITS = 50
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -150,6 +160,16 @@ class KeyTable:
         return out
 
 
+@dataclass(frozen=True)
+class Perplexities:
+    """Per-text perplexities under the reference LM (0 where a text has no character counted)."""
+
+    ppl: np.ndarray  # over every character: the ppl_ref signal
+    unigram: np.ndarray  # the same characters under the unigram distribution alone
+    frequent: np.ndarray  # over the characters that follow a frequent unit and are one: word order, any domain
+    frequent_unigram: np.ndarray  # those characters under the unigram distribution alone
+
+
 @dataclass
 class CharLM:
     """A fitted character n-gram model: sorted keys, log-probability and log back-off weight per key."""
@@ -161,7 +181,9 @@ class CharLM:
     unk_logp: float  # log-probability of a character the model never saw
     vocab: int  # characters seen, the unknown slot excluded
     trained_chars: int
+    frequent: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))  # sorted folded code points
     _table: KeyTable | None = field(default=None, init=False, repr=False)
+    _is_frequent: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def fit(cls, texts: list[str], order: int = 3) -> CharLM:
@@ -221,7 +243,11 @@ class CharLM:
             n = len(bows[k][0])
             logbow[inverse[at : at + n]] = bows[k][1]
             at += n
-        return cls(order, merged, logp, logbow, unk_logp, vocab, int(is_char.sum()))
+        char_units = units[is_char]
+        uniq, counts = np.unique(char_units, return_counts=True)
+        top = uniq[np.argsort(-counts, kind="stable")[:FREQUENT_UNITS]]
+        frequent = np.sort(top[top != 0x20]).astype(np.uint32)  # a space is layout, not a function word
+        return cls(order, merged, logp, logbow, unk_logp, vocab, int(is_char.sum()), frequent)
 
     @property
     def table(self) -> KeyTable:
@@ -233,10 +259,21 @@ class CharLM:
     def position_logprobs(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (natural log-probability of every character of the texts in order, the same under the model's
         unigram distribution alone, characters per text)."""
+        total, alone, lengths, _ = self._score_positions(texts)
+        return total, alone, lengths
+
+    def _score_positions(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return position_logprobs' three arrays and, per character, True where it and the unit before it are
+        both frequent units."""
         n = self.order
         units, is_char = fold_units(texts, n)
         keys = ngram_keys(units, n)
         target = np.flatnonzero(is_char)
+        if self._is_frequent is None:  # one lookup per unit instead of np.isin's pass per frequent unit
+            self._is_frequent = np.zeros(BOS + 1, dtype=bool)
+            self._is_frequent[self.frequent] = True
+        frequent = self._is_frequent[units]
+        pair = frequent[target] & frequent[target - 1]  # target - 1 >= 0: every text starts with order - 1 BOS units
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         rows = [self.table.find(k) for k in keys]  # rows[k-1][i]: the k-gram ending at unit i, -1 if unseen
         total = np.zeros(len(target))
@@ -255,7 +292,7 @@ class CharLM:
         total[~done] += self.unk_logp
         unigram = rows[0][target]
         alone = np.where(unigram >= 0, self.logp[np.maximum(unigram, 0)], self.unk_logp)
-        return total, alone, lengths
+        return total, alone, lengths, pair
 
     def perplexities(self, texts: list[str]) -> np.ndarray:
         """Return each text's per-character perplexity, exp(mean negative log-probability); 0 for an empty text."""
@@ -267,18 +304,25 @@ class CharLM:
         Their ratio is how much the preceding characters help: a text in a domain the reference never saw has both
         high, while the same words in random order lose what context gave and keep their unigram perplexity.
         """
-        logp, alone, lengths = self.position_logprobs(texts)
+        signals = self.perplexity_signals(texts)
+        return signals.ppl, signals.unigram
+
+    def perplexity_signals(self, texts: list[str]) -> Perplexities:
+        """Return each text's perplexities: over all characters and over the frequent pairs, each also under the
+        unigram distribution alone (0 where a text has no such character)."""
+        logp, alone, lengths, pair = self._score_positions(texts)
         doc = np.repeat(np.arange(len(texts)), lengths)
-        n = np.maximum(lengths, 1)
         out = []
-        for values in (logp, alone):
-            mean = -np.bincount(doc, weights=values, minlength=len(texts)) / n
-            out.append(np.where(lengths > 0, np.exp(mean), 0.0))
-        return out[0], out[1]
+        for weight in (None, pair.astype(np.float64)):
+            n = lengths if weight is None else np.bincount(doc, weights=weight, minlength=len(texts))
+            for values in (logp, alone):
+                total = -np.bincount(doc, weights=values if weight is None else values * weight, minlength=len(texts))
+                out.append(np.where(n > 0, np.exp(total / np.maximum(n, 1)), 0.0))
+        return Perplexities(*out)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Return the arrays saved in the model's npz."""
-        return {"lm_keys": self.keys, "lm_logp": self.logp, "lm_logbow": self.logbow}
+        return {"lm_keys": self.keys, "lm_logp": self.logp, "lm_logbow": self.logbow, "lm_frequent": self.frequent}
 
     def to_dict(self) -> dict:
         """Return the JSON-able numbers saved beside the arrays."""
@@ -293,13 +337,16 @@ class CharLM:
         keys, logp, logbow = arrays["lm_keys"], arrays["lm_logp"], arrays["lm_logbow"]
         if not (keys.dtype == np.uint64 and len(keys) == len(logp) == len(logbow)) or np.any(keys[1:] <= keys[:-1]):
             raise ValueError("reference LM arrays: keys must be sorted unique uint64 with one logp and logbow each")
+        frequent = np.asarray(arrays["lm_frequent"])
+        if frequent.dtype != np.uint32 or np.any(frequent[1:] <= frequent[:-1]):
+            raise ValueError("reference LM arrays: lm_frequent must be sorted unique uint32 code points")
         return cls(int(meta["order"]), keys, logp.astype(np.float32), logbow.astype(np.float32),
-                   float(meta["unk_logp"]), int(meta["vocab"]), int(meta["trained_chars"]))
+                   float(meta["unk_logp"]), int(meta["vocab"]), int(meta["trained_chars"]), frequent)
 
     def digest_update(self, h: hashlib._Hash) -> None:
         """Feed the model's numbers and arrays into a running sha256."""
         h.update(json.dumps(self.to_dict(), sort_keys=True).encode())
-        for array in (self.keys.astype("<u8"), self.logp.astype("<f4"), self.logbow.astype("<f4")):
+        for array in (self.keys.astype("<u8"), self.logp.astype("<f4"), self.logbow.astype("<f4"), self.frequent.astype("<u4")):
             h.update(np.ascontiguousarray(array).tobytes())
 
 

@@ -18,8 +18,10 @@ Why this model (measured on this machine's CPU, one core; benchmarks/quality_thr
 * Training. Featurising and fitting the seed set takes ~0.1 s after jieba's ~1 s load (Newton-CG over the
   ~30k hashed columns that occur); tens of thousands of weak labels take seconds.
 
-quality_v2 adds the reference character LM (tasks/quality/lm.py): its perplexity is a feature block and is
-stored on every record as ``ppl_ref``; the LM travels inside the model folder, so scoring needs nothing else.
+quality_v2 adds the reference character LM (tasks/quality/lm.py): its perplexity is stored on every record as
+``ppl_ref``; the LM travels inside the model folder, so scoring needs nothing else. quality_v3's dense block reads
+the LM's perplexity over frequent-character pairs (word order in any domain) and the line layout, repeated lines
+included, instead of the perplexity over all characters (a domain signal: it sent product pages to low).
 
 A persisted model is a folder of two files, no pickle (the chain reads model folders it did not write,
 and unpickling runs code):
@@ -27,7 +29,7 @@ and unpickling runs code):
     weights.npz   columns (int64), values (float64, columns × 3), bias (float64, 3): the non-zero rows of the
                   (n_features × 3) weight matrix; lm_keys (uint64), lm_logp, lm_logbow (float32): the reference
                   LM's table; loaded with allow_pickle=False
-    model.json    version "quality_v2", labels, score weights, feature settings, the reference LM's numbers,
+    model.json    version "quality_v3", labels, score weights, feature settings, the reference LM's numbers,
                   the digest of all of them, and what the model was trained on
 
 The digest is a sha256 over the settings and the weight arrays' bytes (not the zip's bytes, which carry
@@ -50,7 +52,7 @@ from tasks.quality.features import Featurizer, FeatureSettings
 from tasks.quality.lm import CharLM
 from tasks.store import atomic_write_bytes, atomic_write_json
 
-MODEL_VERSION = "quality_v2"
+MODEL_VERSION = "quality_v3"
 WEIGHTS_FILE = "weights.npz"
 META_FILE = "model.json"
 # quality_score = P(high) + 0.5·P(medium): the expected quality on a 1 / 0.5 / 0 scale. It orders documents
@@ -142,7 +144,7 @@ class QualityModel:
 
     @property
     def tag(self) -> str:
-        """Return the version and short digest stamped on scored records: ``quality_v2:1a2b3c4d5e6f``."""
+        """Return the version and short digest stamped on scored records: ``quality_v3:1a2b3c4d5e6f``."""
         return f"{MODEL_VERSION}:{self.digest[:12]}"
 
     def probabilities_of(self, features: sp.csr_matrix) -> np.ndarray:
@@ -185,7 +187,7 @@ class QualityModel:
 
     @classmethod
     def load(cls, folder: Path) -> QualityModel:
-        """Return the model saved in ``folder``; raise ModelError when it is not a quality_v2 model or is damaged."""
+        """Return the model saved in ``folder``; raise ModelError when it is not a quality_v3 model or is damaged."""
         folder = Path(folder)
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
         if not meta_path.exists() or not weights_path.exists():
@@ -223,6 +225,7 @@ def fit_model(
     C: float = 3.0,
     max_iter: int = 200,
     balanced: bool = True,
+    sample_weight: np.ndarray | None = None,
 ) -> QualityModel:
     """Return a model fitted on a feature matrix and its labels (every label must occur)."""
     from sklearn.linear_model import LogisticRegression
@@ -238,7 +241,7 @@ def fit_model(
     # newton-cg: 6 iterations, 0.6 s on the seed set; lbfgs took 22 iterations and 4 s (scipy's L-BFGS-B step
     # costs ~0.15 s per call at 100k parameters here), to the same probabilities within 0.002.
     clf = LogisticRegression(C=C, max_iter=max_iter, solver="newton-cg", class_weight="balanced" if balanced else None)
-    clf.fit(features[:, used], y)
+    clf.fit(features[:, used], y, sample_weight=sample_weight)
     coef = np.zeros((len(used), len(LABELS)))
     coef[:, clf.classes_] = clf.coef_.T  # classes_ is 0, 1, 2 in order; indexed anyway, never assumed
     bias = np.zeros(len(LABELS))

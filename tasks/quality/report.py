@@ -1,4 +1,5 @@
-"""What the quality stage shows a person: the confusion matrix, the score histogram by tier, the per-source tier table.
+"""What the quality stage shows a person: the confusion matrix, the score histogram by tier and by source, the
+per-source tier table, and the training labels' counts per source as metrics.
 
 Figures use matplotlib's object API (``matplotlib.figure.Figure``: no pyplot global state, safe off the main
 thread); the caller saves or logs them. Nothing here talks to MLflow.
@@ -102,3 +103,54 @@ def read_scores(paths: Iterable[Path]) -> tuple[list[float], list[str]]:
         scores += table.column(SCORE).to_pylist()
         tiers += table.column(TIER).to_pylist()
     return scores, tiers
+
+
+def label_source_metrics(summary: dict) -> dict[str, float]:
+    """Return the training examples per label source and label as metrics: ``labels.<origin>.<label>``, and
+    ``labels.<origin>`` in all.
+
+    >>> label_source_metrics({"label_sources": {"reference": {"high": 400}, "seed.jsonl": {"high": 2, "low": 3}}})
+    {'labels.reference.high': 400.0, 'labels.reference': 400.0, 'labels.seed.jsonl.high': 2.0, 'labels.seed.jsonl.low': 3.0, \
+'labels.seed.jsonl': 5.0}
+    """
+    out: dict[str, float] = {}
+    for origin, counts in sorted(summary.get("label_sources", {}).items()):
+        for label in LABELS:
+            if label in counts:
+                out[f"labels.{origin}.{label}"] = float(counts[label])
+        out[f"labels.{origin}"] = float(sum(counts.values()))
+    return out
+
+
+def source_histogram(scores: Iterable[float], sources: Iterable[str], high_cutoff: float, low_cutoff: float, bins: int = 20):
+    """Return a Figure: one row per source, the histogram of its documents' quality scores, the cut-offs marked."""
+    from matplotlib.figure import Figure
+
+    scores, sources = np.asarray(list(scores), dtype=float), np.asarray(list(sources), dtype=object)
+    names = sorted(set(sources.tolist())) or ["(none)"]
+    fig = Figure(figsize=(6, 1.3 + 1.1 * len(names)))
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, name in zip(axes, names):
+        mine = scores[sources == name]
+        ax.hist(mine, bins=np.linspace(0, 1, bins + 1), color="#4f81bd")
+        for cut in (low_cutoff, high_cutoff):
+            ax.axvline(cut, color="black", linestyle="--", linewidth=1)
+        ax.set_ylabel(f"{name}\n({len(mine)})", rotation=0, ha="right", va="center")
+    axes[-1].set_xlim(0, 1)
+    axes[-1].set_xlabel("quality_score")
+    axes[0].set_title("quality scores per source")
+    fig.tight_layout()
+    return fig
+
+
+def read_source_scores(paths: Iterable[Path]) -> tuple[list[float], list[str]]:
+    """Return (scores, sources) from scored shards, kept and rejected alike (only the two columns are read)."""
+    scores: list[float] = []
+    sources: list[str] = []
+    for path in paths:
+        if not {SCORE, "source"} <= set(pq.read_schema(path).names):
+            continue  # an empty shard has only the core columns
+        table = pq.read_table(path, columns=[SCORE, "source"])
+        scores += table.column(SCORE).to_pylist()
+        sources += [s or "unknown" for s in table.column("source").to_pylist()]
+    return scores, sources

@@ -24,7 +24,7 @@ from tasks.quality.config import QualityConfig, resolve_path
 from tasks.quality.labels import unlabelled_texts
 from tasks.quality.model import ModelError, QualityModel
 from tasks.quality.stage import STAGE, build_steps
-from tasks.quality.train import collect_examples, train_classifier
+from tasks.quality.train import collect_examples, fit_reference_lm, train_classifier
 from tasks.records import write_jsonl
 from tasks.steps import cached_steps, process_shard
 from tasks.store import StageDir, atomic_write_json, clear_done, file_digest, read_done, stage_digest, write_done
@@ -102,7 +102,7 @@ def train_quality_model(cfg: QualityConfig, out_dir: str, weak_label_dirs: list[
         out.mkdir(parents=True, exist_ok=True)
         write_jsonl(out / ANNOTATIONS_FILE, annotated)
     examples = collect_examples(cfg, dirs, extra=annotated)
-    result = train_classifier(examples, cfg)
+    result = train_classifier(examples, cfg, fit_reference_lm(cfg, dirs))  # trusted sources' text joins the LM
     result.model.save(model_dir)
     assert QualityModel.load(model_dir).digest == result.model.digest  # the saved folder is the model we measured
     write_jsonl(out / HELD_OUT_FILE, result.held_out)
