@@ -58,17 +58,18 @@ def _two_names(rng: random.Random) -> tuple[str, str]:
     return a, b
 
 
-def _more_total(rng: random.Random) -> Problem:
+def _more_total(rng: random.Random, most_more: int = 15, most: int = 40, columns: bool = False) -> Problem:
+    """The seed's own problem (小明有12本书，比小红多3本，两人共有多少本？); ``columns``: the two sums worked in column steps."""
     a, b = _two_names(rng)
     obj, u = rng.choice(OBJECTS)
-    y = rng.randint(1, 15)
-    x = rng.randint(y + 1, 40)
+    y = rng.randint(1, most_more)
+    x = rng.randint(y + 1, most)
     other, total = x - y, 2 * x - y
-    return Problem(
-        f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？",
-        str(total),
-        f"{a}比{b}多{y}{u}，所以{b}有{x}-{y}={other}{u}。两人共有{x}+{other}={total}{u}。答案是{total}。",
-    )
+    if columns:
+        steps = f"{b}有{x}-{y}{u}：{column_steps(x, '-', y)}。两人共有{x}+{other}{u}：{column_steps(x, '+', other)}。"
+    else:
+        steps = f"所以{b}有{x}-{y}={other}{u}。两人共有{x}+{other}={total}{u}。"
+    return Problem(f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？", str(total), f"{a}比{b}多{y}{u}，{steps}答案是{total}。")
 
 
 def _less_total(rng: random.Random) -> Problem:
@@ -262,17 +263,7 @@ def _two_digit_sub(rng: random.Random) -> Problem:
 
 
 def _more_total_small(rng: random.Random) -> Problem:
-    """The seed's own problem (小明有12本书，比小红多3本，两人共有多少本？) with the two sums in column steps."""
-    a, b = _two_names(rng)
-    obj, u = rng.choice(OBJECTS)
-    y = rng.randint(1, 9)
-    x = rng.randint(y + 1, 49)
-    other, total = x - y, 2 * x - y
-    return Problem(
-        f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？",
-        str(total),
-        f"{a}比{b}多{y}{u}，{b}有{x}-{y}{u}：{column_steps(x, '-', y)}。两人共有{x}+{other}{u}：{column_steps(x, '+', other)}。答案是{total}。",
-    )
+    return _more_total(rng, most_more=9, most=49, columns=True)
 
 
 CURRICULUM: tuple[Callable[[random.Random], Problem], ...] = (_one_digit_add, _one_digit_sub, _one_digit_add, _one_digit_sub, _two_digit_add, _two_digit_sub, _more_total_small)
