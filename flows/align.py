@@ -24,12 +24,11 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from flows.recipe import RunConfig
 from flows.evaluate import CANDIDATE_ALIAS, evaluate_stage, model_source, promote_chat_model, publish_comparison, seen_questions
-from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, open_run, run_model_stage
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, final_metrics, flow_run_namer, open_run, run_model_stage
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.stage import EvalResult
 from tasks.store import config_digest, file_digest, resolve_data_path
@@ -42,11 +41,6 @@ from tasks.train.task import distill_model, dpo_model, grpo_model, sft_model
 
 AlignStage = Literal["sft", "distill", "dpo", "grpo"]
 ALIGN_STAGES: tuple[AlignStage, ...] = ("sft", "distill", "dpo", "grpo")
-
-
-def _flow_run_name() -> str:
-    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
-    return f"align-{run.resolved_name('align')}"
 
 
 def model_digest(model_dir: str) -> str:
@@ -138,7 +132,7 @@ def promote_final_model(ctx: RunContext, cfg: EvalConfig, stage: str, summary: d
     )
 
 
-@flow(name="align_model", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+@flow(name="align_model", flow_run_name=flow_run_namer("align"), **TRACKING_HOOKS)
 def align_model(
     run: RunConfig = RunConfig(),
     sft: SFTConfig = SFTConfig(),

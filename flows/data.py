@@ -8,10 +8,9 @@ from pathlib import Path
 
 from prefect import flow, unmapped
 from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
 
 from flows.recipe import RunConfig
-from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, publish_stage, run_model_stage, run_shard_stage
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, flow_run_namer, open_run, publish_stage, run_model_stage, run_shard_stage
 from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
@@ -45,11 +44,6 @@ from tasks.mixture.report import mixture_chart, table_rows, weights_chart
 from tasks.mixture.task import mix_shard, plan_mixture_task
 from tasks.steps import ShardStats
 from tasks.store import StageDir
-
-
-def _flow_run_name() -> str:
-    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
-    return f"data-{run.resolved_name('data')}"
 
 
 PROGRESS_EVERY_S = 10.0  # how often the flow logs a running crawl's pages/s and rejections to its MLflow run
@@ -191,7 +185,7 @@ def mixture_stage(ctx: RunContext, cfg: MixtureConfig, upstream: StageDir) -> St
     return out
 
 
-@flow(name="build_corpus", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+@flow(name="build_corpus", flow_run_name=flow_run_namer("data"), **TRACKING_HOOKS)
 def build_corpus(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from prefect.runtime import flow_run
 
 from flows.align import ALIGN_STAGES, AlignStage, align_model
 from flows.data import build_corpus
 from flows.recipe import Recipe, RunConfig
 from flows.runners import task_runner_for
-from flows.runs import TRACKING_HOOKS, open_run
+from flows.runs import TRACKING_HOOKS, flow_run_namer, open_run
 from flows.stages import DataStage
 from flows.train import train_base_model
 from tasks.clean.config import CleanConfig
@@ -36,17 +35,12 @@ FlowName = Literal["all", "data", "train", "align"]
 DATA_STAGE: DataStage = "mixture"  # the training flow reads the data flow's last stage
 
 
-def _flow_run_name() -> str:
-    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
-    return f"pipeline-{run.resolved_name('pipeline')}"
-
-
 def _args(fn, sections: dict) -> dict:
     """Return the sections that flow ``fn`` takes as parameters."""
     return {k: v for k, v in sections.items() if k in inspect.signature(fn).parameters}
 
 
-@flow(name="liandan_pipeline", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+@flow(name="liandan_pipeline", flow_run_name=flow_run_namer("pipeline"), **TRACKING_HOOKS)
 def run_pipeline(
     run: RunConfig = RunConfig(),
     crawl: CrawlConfig = CrawlConfig(),
@@ -79,12 +73,7 @@ def run_pipeline(
     return str(Path(run.runs_dir).resolve() / run.name)
 
 
-def _train_flow_run_name() -> str:
-    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
-    return f"train-{run.resolved_name('train')}"
-
-
-@flow(name="train_model", flow_run_name=_train_flow_run_name, **TRACKING_HOOKS)
+@flow(name="train_model", flow_run_name=flow_run_namer("train"), **TRACKING_HOOKS)
 def train_model(
     run: RunConfig = RunConfig(),
     tokenizer: TokenizerConfig = TokenizerConfig(),

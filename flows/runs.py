@@ -78,6 +78,16 @@ def open_run(run: RunConfig, flow: str) -> RunContext:
     return RunContext(store=store, tracker=tracker, config=run, name=name)
 
 
+def flow_run_namer(flow: str) -> Callable[[], str]:
+    """Return a Prefect ``flow_run_name`` callable: ``<flow>-<run name>``, the run name read from the flow run's ``run`` parameter."""
+
+    def name() -> str:
+        run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
+        return f"{flow}-{run.resolved_name(flow)}"
+
+    return name
+
+
 def parent_run_name(flow: str, name: str, deployment_name: str = "") -> str:
     """Return the name of a flow run's MLflow parent run: the run name (led by the flow's name), then the deployment's.
 

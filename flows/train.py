@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 
 from flows.evaluate import evaluate_stage
 from flows.recipe import RunConfig
-from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, flow_run_namer, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
 from flows.stages import DEID_STAGE, DataStage, deidentified
 from tasks.evaluate.config import EvalConfig
 from tasks.store import StageDir, config_digest
@@ -26,11 +25,6 @@ from tasks.train.task import pretrain_model
 
 PRETRAIN = "pretrain"
 CANDIDATE_ALIAS = "candidate"
-
-
-def _flow_run_name() -> str:
-    run = RunConfig.model_validate(flow_run.parameters.get("run") or {})
-    return f"train-{run.resolved_name('train')}"
 
 
 def compression_metrics(report: dict[str, dict]) -> dict[str, float]:
@@ -119,7 +113,7 @@ def _summarize(ctx: RunContext, child: str, summary: dict, name: str, version: s
     get_run_logger().info("pretrain: loss %.3f → %.3f; model %s", summary["first_loss"], summary["last_loss"], summary["model_dir"])
 
 
-@flow(name="train_base_model", flow_run_name=_flow_run_name, **TRACKING_HOOKS)
+@flow(name="train_base_model", flow_run_name=flow_run_namer("train"), **TRACKING_HOOKS)
 def train_base_model(
     run: RunConfig = RunConfig(),
     tokenizer: TokenizerConfig = TokenizerConfig(),
