@@ -160,7 +160,7 @@ def align_model(
     eval_sets = {
         "pack_dir": str(pack.root) if pack.shards() else "",
         "pack_tokenizer_dir": str(ctx.store.stage("tokenize").root),
-        "seen_questions": seen_questions(stages, sft, dpo, grpo),
+        "seen_questions": seen_questions(stages, sft, dpo, grpo) if evaluate.enabled else frozenset(),  # read only to evaluate
     }
     evaluations: dict[str, tuple[EvalResult, str]] = {}
 
