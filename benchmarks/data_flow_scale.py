@@ -289,6 +289,8 @@ def run_flow(work: Path, corpus: list[str], copies: int, runner: str, workers: i
         raise RuntimeError(f"run {name} failed:\n{log.read_text()[-4000:]}")
     chain = chain_stats(runs_dir / name)
     by_stage = {s["stage"]: s for s in chain}
+    quality_model = runs_dir / name / "quality_model" / "summary.json"
+    label_sources = json.loads(quality_model.read_text(encoding="utf-8"))["label_sources"] if quality_model.exists() else {}
     logged = len(re.findall(r"Task run '[^']+' - Finished in state", log.read_text(errors="replace")))
     timings = prefect_timings(work / "prefect" / "prefect.db", name, logged, settle_s=60 if api else 0)
     return {
@@ -297,6 +299,7 @@ def run_flow(work: Path, corpus: list[str], copies: int, runner: str, workers: i
         "mb_fetched": round(by_stage["crawl"]["counters"].get("bytes_fetched", 0) / 1e6, 1),
         "mb_read": round(by_stage["crawl"]["counters"].get("bytes_read", 0) / 1e6, 1),
         "rejected_by_stage": {s["stage"]: s["rejected_by_reason"] for s in chain},
+        "quality_weak_labels": label_sources.get("weak", {}),  # the dump's own clean rejects the classifier learnt `low` from
         "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "startup_s": round(timings["flow_start"] - started, 2), "flow_s": round(timings["flow_s"], 2),
         "tasks": timings["tasks"], "tasks_unrecorded": timings["tasks_unrecorded"], "tasks_s": round(timings["tasks_s"], 2),
@@ -453,6 +456,8 @@ def print_warc_report(results: list[dict]) -> None:
         outside = r["wall_s"] - r["tasks_s"]
         print(f"| {r['copies']}× | {r['runner']} | {d['warc_mb']} ({d['body_mb']}) | {kept.get('crawl')} → {kept.get('mixture')} | {r['wall_s']} "
               f"| {d['warc_mb'] / r['wall_s']:.2f} | {outside:.1f} s ({100 * outside / r['wall_s']:.0f}%) | {r['flow_peak_mb']} | {r['tree_peak_mb']} |")  # fmt: skip
+    print("\nQuality classifier's weak `low` labels (the dump's own clean rejects; at most quality.weak_max_per_label): "
+          + ", ".join(f"{r['copies']}× {r['quality_weak_labels'].get('low', 0)}" for r in results))
     print("\nPer task kind: share of wall time, and WARC MB per task-second (what one worker of that stage gets through):\n")
     names = sorted({n for r in results for n in r["tasks_s_by_name"]}, key=lambda n: -results[-1]["tasks_s_by_name"].get(n, 0))
     print("| task | " + " | ".join(f"{r['copies']}× {r['runner']}" for r in results) + " |")
@@ -474,7 +479,11 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 10], help="copies of the demo corpus, or multiples of --dump-mb")
     parser.add_argument("--dump-mb", type=float, default=15.0, help="MB of response bodies in the 1x WARC dump (--corpus warc)")
     parser.add_argument("--runners", nargs="+", default=["threads:1", "dask:2"], help="RUNNER:WORKERS, e.g. threads:1 dask:2")
-    parser.add_argument("--shard-docs", type=int, default=8, help="documents per shard (the demo recipe's 8 by default)")
+    parser.add_argument(
+        "--shard-docs", type=int, default=None,
+        help="documents per shard; default 500 for --corpus warc (a dump wants hundreds to thousands: each task costs "
+        "~0.1 s of Prefect bookkeeping), the demo recipe's 128 for --corpus site",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=1, help="runs per (corpus, runner); the fastest is reported, all walls listed")
     parser.add_argument(
         "--prefect", choices=["server", "ephemeral"], default="server",
@@ -482,6 +491,8 @@ def main() -> None:
         "a server per run inside the flow process's start-up (it can lose the last task-run events when the run ends)",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.shard_docs is None:
+        args.shard_docs = 500 if args.corpus == "warc" else 128
 
     results = []
     with tempfile.TemporaryDirectory(prefix="liandan-scale-") as tmp:
