@@ -153,6 +153,17 @@ def test_a_name_field_masks_rare_surnames_the_ner_misses(maskers):
     assert masked(maskers["off"], text) == "联系人：亓官正清，手机<PHONE>。亓官正清白天在家。"
 
 
+def test_a_name_glued_to_a_private_role_is_masked_where_the_clause_misleads_the_ner(maskers):
+    # in the clause LAC reads 谢艳 as 谢 (thank) + 艳 and 单雷 as 单 (single) + 雷; after 我叫 they are names
+    assert masked(maskers["contextual"], "患者谢艳，女，45岁，因腹痛入院。谢艳今日出院。") == "患者<PERSON_1>，女，45岁，因腹痛入院。<PERSON_1>今日出院。"
+    assert masked(maskers["contextual"], "租客单雷签订了为期一年的合同。") == "租客<PERSON_1>签订了为期一年的合同。"
+    assert masked(maskers["all"], "收件人谢艳电话13800138000") == "收件人<PERSON_1>电话<PHONE>"
+    assert masked(maskers["contextual"], "考生李华同学成绩优异。") == "考生<PERSON_1>同学成绩优异。"  # the name, not 李华同
+    for kept in ("患者家属表示感谢医护人员。", "患者出院后恢复良好。", "顾客满意度明显提升。", "乘客安全须知", "业主委员会召开会议。", "患者王某，男"):
+        assert masked(maskers["contextual"], kept) == kept
+    assert masked(maskers["off"], "患者谢艳，女") == "患者谢艳，女"
+
+
 def test_two_glued_phones_are_two():
     text = "电话 13800138000 13900139000 2 人"
     assert [text[s.start : s.end] for s in find_numbers(text)] == ["13800138000", "13900139000"]

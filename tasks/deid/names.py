@@ -13,7 +13,9 @@ The names come from Baidu LAC (``ner.py``); this module decides which of them ar
 
 Under both: a name written as the value of a name field (姓名：…, 联系人 …, 患者：…, see
 ``NAME_LABELS``) is masked even where the NER misses it (rare surnames: 亓官正清, 仉大明), unless the
-value is a refusal, a department, anonymous, or read by LAC as a place, date, pronoun or number.
+value is a refusal, a department, anonymous, or read by LAC as a place, date, pronoun or number. Glued to its
+label or role with no separator (患者谢艳，女 / 租客单雷签订), where the clause misleads LAC (谢 thank, 单 single), the
+continuation is read again after 我叫, and a person LAC then tags right at its start is the name.
 
 Everywhere: a surname with a title or 某 (李女士, 王某, 张总) is how Chinese text already writes
 people anonymously and is kept, as are names on the allow-list (``DeidConfig.name_allow_list``,
@@ -82,6 +84,14 @@ _LABELLED_NAME = re.compile(
     rf"([\u4e00-\u9fff]{{2,4}}?(?:·[\u4e00-\u9fff]{{1,6}})?)(?=$|[^\u4e00-\u9fff·]|{_alternation(_NEXT_FIELD)})"
 )
 _LABEL_CHARS = frozenset(w[0] for w in NAME_LABELS)
+# A label or private role glued to what follows it (患者谢艳，…, 租客单雷签订…): no separator says where a name
+# ends, and LAC, reading the whole clause, often takes a rare or verb-like name for words (谢 thank, 单 single).
+_GLUED_LABELS = tuple(w for w in dict.fromkeys(NAME_LABELS + ROLE_CUES) if w != "本人")
+_GLUED_NAME = re.compile(rf"(?:{_alternation(_GLUED_LABELS)})(?=[\u4e00-\u9fff]{{2}})")
+# What a glued label's continuation is read after: LAC, shown it as the complement of 我叫, tags a name PER and a
+# word as a word (我叫谢艳，女 / 单雷签订了 / 李华同学: the name alone PER; 家属表示, 出院后, 满意度, 安全须知: none).
+NAME_FRAME = "我叫"
+_GLUED_READ = 8  # characters of the continuation read with it: enough for a four-character name and what ends it
 
 
 _CUE_RE = re.compile(_alternation(CUES))
@@ -208,7 +218,37 @@ class NameFinder:
         for (i, name, seen), kinds in zip(found, self.tagger.char_kinds([s for _, _, s in found])):
             if not _NOT_NAME_KINDS.intersection(kinds[: len(name)]):
                 out[i].add(name)
+        for i, name in self.glued_names(texts):
+            out[i].add(name)
         return out
+
+    def glued_names(self, texts: list[str]) -> list[tuple[int, str]]:
+        """Return (text index, name) for each name written glued after a name label or private role (患者谢艳，).
+
+        The continuation after the label is read again after ``NAME_FRAME``; a person LAC then tags right at its
+        start, 2–4 characters, is the name. Refusals, departments, anonymous and public forms are left out as for
+        field values.
+        """
+        found: list[tuple[int, int]] = []  # (text index, where the continuation starts)
+        for i, text in enumerate(texts):
+            if _LABEL_CHARS.intersection(text) or _CUE_CHARS.intersection(text):
+                found += [(i, m.end()) for m in _GLUED_NAME.finditer(text)]
+        if not found:
+            return []
+        at = len(NAME_FRAME)
+        reads = [NAME_FRAME + texts[i][start : start + _GLUED_READ] for i, start in found]
+        names = []
+        for (i, start), kinds in zip(found, self.tagger.char_kinds(reads)):
+            n = 0
+            while at + n < len(kinds) and kinds[at + n] == "PER":
+                n += 1
+            name = texts[i][start : start + n]
+            if not 2 <= n <= 4 or name in _NOT_NAMES or name.endswith(_ORG_END) or name in self.allow or is_anonymous(name):
+                continue
+            if _NICKNAME.fullmatch(name) or name.startswith(_ROLE_WORDS) or is_public(texts[i], start, start + n):
+                continue
+            names.append((i, name))
+        return names
 
     def _private(self, text: str, start: int, end: int, triggers: list[tuple[int, int]]) -> bool:
         name = text[start:end]
