@@ -1,7 +1,8 @@
 """A recipe: one YAML file with one section per stage, validated by the stages' own pydantic models.
 
-The same models are the flows' parameters (the Prefect UI renders them as forms) and the params
-logged to MLflow, so a run can be repeated from any of the three.
+The sections are the stage table's entries (flows/stages.py). The same models are the flows' parameters
+(``flow_parameters`` makes each flow's typed signature from the table; the Prefect UI renders them as
+forms) and the params logged to MLflow, so a run can be repeated from any of the three.
 """
 
 from __future__ import annotations
