@@ -4,9 +4,10 @@ nightly data run, on that run's folder) and the whole pipeline on demand, on two
     make deploy                                   # the demo recipe, against http://127.0.0.1:4200/api
     PREFECT_API_URL=http://host:4200/api .venv/bin/python -m deployments.deploy --recipe recipes/demo.yaml
 
-Default parameters are the recipe's sections, so a section added to ``Recipe`` reaches every flow whose
-signature takes it. Each deployment runs one flow run at a time; the training pool runs one flow run at a
-time in all, so two training stages never hold the accelerator at once, whichever deployment started them.
+Default parameters are the recipe's sections that each flow takes, read from the stage table
+(flows/stages.py), so a stage added there reaches every deployment whose flow takes its section. Each
+deployment runs one flow run at a time; the training pool runs one flow run at a time in all, so two
+training stages never hold the accelerator at once, whichever deployment started them.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.schedules import Cron
 from prefect.workers.process import ProcessWorker
 
-from flows.align import ALIGN_STAGES
 from flows.cli import PRIVACY_DEFAULTS
 from flows.recipe import Recipe, load_recipe
+from flows.stages import ALIGN_STAGES, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECIPE = ROOT / "recipes" / "demo.yaml"
@@ -97,13 +98,13 @@ def load_flow(spec: DeploymentSpec, root: Path = ROOT) -> Flow:
 
 
 def flow_parameters(flow: Flow, recipe: Recipe, fixed: dict[str, str | bool | list[str]]) -> dict:
-    """Return the recipe sections the flow's signature takes, as JSON, plus the fixed parameters (which it must take)."""
-    accepted = inspect.signature(flow.fn).parameters
+    """Return the run and the stage table's sections that the flow takes, as JSON, plus the fixed parameters (which it must take)."""
+    accepted = inspect.signature(flow.fn).parameters  # made from the stage table (flows.recipe.flow_parameters)
     unknown = sorted(set(fixed) - set(accepted))
     if unknown:
         raise ValueError(f"flow {flow.name} takes no parameter {unknown}: fix the deployment's fixed parameters")
-    sections = {name: getattr(recipe, name).model_dump(mode="json") for name in Recipe.model_fields if name in accepted}
-    return sections | fixed
+    sections = {"run": recipe.run} | {s.name: getattr(recipe, s.name) for s in STAGES if s.name in accepted}
+    return {name: cfg.model_dump(mode="json") for name, cfg in sections.items()} | fixed
 
 
 def job_variables(root: Path) -> dict:

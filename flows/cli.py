@@ -66,38 +66,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def chain_order(stats: list[dict]) -> list[dict]:
-    """Return stage stats in chain order, following each stage's ``upstream`` from the sources."""
-    ordered: list[dict] = []
-    frontier = [None]
-    while frontier:
-        upstream = frontier.pop(0)
-        for s in sorted((s for s in stats if s.get("upstream") == upstream), key=lambda s: s["stage"]):
-            ordered.append(s)
-            frontier.append(s["stage"])
-    return ordered + [s for s in stats if s not in ordered]
+    """Return stage stats in the stage table's chain order (stages it does not list last, by name)."""
+    from flows.stages import chain_position
+
+    return sorted(stats, key=lambda s: (chain_position(s["stage"]), s["stage"]))
 
 
 def cmd_step(args: argparse.Namespace) -> int:
     from flows.recipe import load_section
+    from flows.stages import STAGE
     from tasks.records import read_jsonl, write_jsonl
 
     out = Path(args.output)
     rejected_out = out.with_name(out.name.removesuffix(".jsonl") + ".rejected.jsonl")
-    if args.stage == "crawl":  # a seed list is crawled; a WARC, JSONL, Parquet or datasets dump is read
-        from tasks.crawl.config import CrawlConfig
+    stage = STAGE[args.stage]
+    cfg = load_section(stage.config, args.config, stage.name)
+    if stage.build_steps is None:  # the source stage: a seed list is crawled; a WARC, JSONL, Parquet or datasets dump is read
         from tasks.crawl.task import run_crawl_step
 
-        cfg = load_section(CrawlConfig, args.config, "crawl")
         warc = out.with_name(out.name.removesuffix(".jsonl") + ".warc.gz")
         kept, rejected, stats, bad = run_crawl_step(args.input, cfg, warc, args.max_field_bytes)
     else:
-        from flows.stages import SHARD_STAGES
-
-        docs, bad = read_jsonl(args.input, args.max_field_bytes)  # a bad line is an invalid_record reject naming its line, never an error
         from tasks.steps import run_steps
 
-        stage = SHARD_STAGES[args.stage]
-        cfg = load_section(stage.config, args.config, stage.name)
+        docs, bad = read_jsonl(args.input, args.max_field_bytes)  # a bad line is an invalid_record reject naming its line, never an error
         result = run_steps(stage.name, stage.build_steps(cfg), docs, args.max_field_bytes)
         kept, rejected, stats = result.kept, result.rejected, result.stats
     write_jsonl(out, kept)
@@ -139,7 +131,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         run_dir = Path(args.runs_dir) / args.run
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder {args.run!r} (nor {run_dir})")
-    rows = audit_run(run_dir)
+    from flows.stages import chain_position
+
+    rows = sorted(audit_run(run_dir), key=lambda r: chain_position(r.stage))  # stable: stages the table does not list keep their order
     if not rows:
         raise FileNotFoundError(f"{run_dir} holds no stage with a stats.json")
     print(f"{'stage':<10} {'upstream':<10} {'in':>8} {'kept':>8} {'rejected':>9}  on disk (kept/rejected)")
@@ -165,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from flows.stages import SHARD_STAGES
+    from flows.stages import RUN_CHOICES, STEP_STAGES
     from tasks.records import MAX_FIELD_BYTES
 
     parser = argparse.ArgumentParser(prog="liandan", description="炼丹: the open Chinese web to an aligned model, tracked in Prefect and MLflow.")
@@ -174,12 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole chain of a recipe")
     run.add_argument("recipe", help="recipe YAML, e.g. recipes/demo.yaml")
     run.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one recipe setting (value parsed as YAML); repeatable")
-    run.add_argument("--flow", choices=["all", "data", "train", "align"], default="all", help="the whole chain (default), or one of its flows on the recipe's run folder")
+    run.add_argument("--flow", choices=RUN_CHOICES, default="all", help="the whole chain (default), or one of its flows on the recipe's run folder")
     run.add_argument("--serve", metavar="FOLDER", help="serve FOLDER over HTTP on the first seed's host:port while the chain runs (the demo's sample site)")
     run.set_defaults(func=cmd_run)
 
     step = sub.add_parser("step", help="run one stage on a JSONL file of records")
-    step.add_argument("stage", choices=["crawl", *SHARD_STAGES], help="stage name")
+    step.add_argument("stage", choices=STEP_STAGES, help="stage name")
     step.add_argument("--input", required=True, help="JSONL records (for crawl: records whose url fields are the seeds, or a WARC / JSONL / Parquet / datasets dump to read)")
     step.add_argument("--output", required=True, help="JSONL of kept records; rejected rows go beside it as OUT.rejected.jsonl")
     step.add_argument("--config", help="YAML of the stage's section (defaults when omitted)")

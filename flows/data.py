@@ -1,4 +1,6 @@
-"""The data flow: crawl → extract (later stages append here), one Prefect task per shard."""
+"""The data flow: crawl → extract → OCR → clean → dedup → deid → quality → mixture, one Prefect task per shard.
+
+Its parameters are the data stages' sections of the stage table (flows/stages.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from pathlib import Path
 
 from prefect import flow, unmapped
 from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel
 
-from flows.recipe import RunConfig
+from flows.recipe import Recipe, RunConfig, flow_parameters
 from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, flow_run_namer, open_run, publish_stage, run_model_stage, run_shard_stage
 from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
@@ -21,9 +24,7 @@ from tasks.crawl.task import STAGE as CRAWL, WARC_DIR, CrawlPart, combine_parts,
 from tasks.deid.config import DeidConfig
 from tasks.deid.task import deid_shard
 from tasks.deid.report import sample_lines
-from tasks.ocr.config import OcrConfig
 from tasks.ocr.task import ocr_shard
-from tasks.extract.config import ExtractConfig
 from tasks.extract.task import extract_shard
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.task import cluster_duplicates, dedup_shard, sign_shard
@@ -37,12 +38,11 @@ from tasks.quality.report import (
     source_histogram,
     tier_table,
 )
-from tasks.quality.task import score_shard, train_quality_model, training_inputs_digest
+from tasks.quality.task import QualityTraining, score_shard, train_quality_model, training_inputs_digest
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.plan import MixturePlan
 from tasks.mixture.report import mixture_chart, table_rows, weights_chart
 from tasks.mixture.task import mix_shard, plan_mixture_task
-from tasks.steps import ShardStats
 from tasks.store import StageDir
 
 
@@ -87,7 +87,7 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
 
     def prepare(out: StageDir, shards: list[Path]) -> dict[str, int]:
         signed = sign_shard.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
-        skipped = sum(f.result()["skipped"] for f in signed)
+        skipped = sum(int(f.result().skipped) for f in signed)
         found = cluster_duplicates(str(out.root), cfg, shard_names=[p.name for p in shards])
         counts = {k: int(v) for k, v in found.items() if k not in {"seconds", "skipped", "docs", "shards"}}
         return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
@@ -134,13 +134,18 @@ def quality_model(ctx: RunContext, cfg: QualityConfig, weak_labels: StageDir) ->
         digest=training_inputs_digest(cfg, [str(weak_labels.root)]),  # training fields, label files, weak-label shards
         registered_model=cfg.registered_model,
         description="Quality classifiers (high/medium/low) trained by liandan's build_corpus flow.",
-        metrics=lambda r: {f"heldout.{k}": float(v) for k, v in r["summary"]["metrics"].items() if isinstance(v, (int, float))}
-        | label_source_metrics(r["summary"]),
+        metrics=lambda record: training_metrics(QualityTraining.from_record(record).summary),
     )
-    trained = run_model_stage(ctx, spec, lambda _uri, _child: train_quality_model(cfg, out, [str(weak_labels.root)]))
-    ctx.tracker.client.log_figure(trained["mlflow_run_id"], confusion_figure(trained["summary"]["confusion"]), "confusion.png")
-    ctx.tracker.client.log_dict(trained["mlflow_run_id"], trained["summary"], "summary.json")
-    return trained["model_dir"]
+    result = run_model_stage(ctx, spec, lambda _uri, _child: train_quality_model(cfg, out, [str(weak_labels.root)]).train_result())
+    trained = QualityTraining.from_record(result.summary)
+    ctx.tracker.client.log_figure(result.mlflow_run_id, confusion_figure(trained.summary["confusion"]), "confusion.png")
+    ctx.tracker.client.log_dict(result.mlflow_run_id, trained.summary, "summary.json")
+    return trained.model_dir
+
+
+def training_metrics(summary: dict) -> dict[str, float]:
+    """Return a classifier's training summary as MLflow metrics: held-out figures and the per-source label counts."""
+    return {f"heldout.{k}": float(v) for k, v in summary["metrics"].items() if isinstance(v, (int, float))} | label_source_metrics(summary)
 
 
 def quality_stage(ctx: RunContext, cfg: QualityConfig, upstream: StageDir, weak_labels: StageDir) -> StageDir:
@@ -165,7 +170,7 @@ def mixture_stage(ctx: RunContext, cfg: MixtureConfig, upstream: StageDir) -> St
     plans: list[MixturePlan] = []
 
     def prepare(out: StageDir, shards: list[Path]) -> dict[str, int]:
-        plans.append(MixturePlan(**plan_mixture_task(shards=[str(p) for p in shards], out_dir=str(out.root), cfg=cfg)))
+        plans.append(plan_mixture_task(shards=[str(p) for p in shards], out_dir=str(out.root), cfg=cfg))
         return plans[0].counters()
 
     out = run_shard_stage(ctx, "mixture", mix_shard, cfg, upstream, prepare=prepare)
@@ -186,25 +191,17 @@ def mixture_stage(ctx: RunContext, cfg: MixtureConfig, upstream: StageDir) -> St
 
 
 @flow(name="build_corpus", flow_run_name=flow_run_namer("data"), **TRACKING_HOOKS)
-def build_corpus(
-    run: RunConfig = RunConfig(),
-    crawl: CrawlConfig = CrawlConfig(),
-    extract: ExtractConfig = ExtractConfig(),
-    ocr: OcrConfig = OcrConfig(),
-    clean: CleanConfig = CleanConfig(),
-    dedup: DedupConfig = DedupConfig(),
-    deid: DeidConfig = DeidConfig(),
-    quality: QualityConfig = QualityConfig(),
-    mixture: MixtureConfig = MixtureConfig(),
-) -> str:
+@flow_parameters("data")
+def build_corpus(run: RunConfig = RunConfig(), **sections: BaseModel) -> str:
     """Crawl → extract → OCR → clean → dedup → de-identify → quality tiers → mix sources; return the run folder."""
+    recipe = Recipe(run=run, **sections)
     ctx = open_run(run, "data")
-    pages = crawl_stage(ctx, crawl)
-    texts = run_shard_stage(ctx, "extract", extract_shard, extract, pages)
-    texts = run_shard_stage(ctx, "ocr", ocr_shard, ocr, texts, warc_dir=str(pages.root / WARC_DIR))
-    texts = cleaned = clean_stage(ctx, clean, texts, deid)
-    texts = run_shard_stage(ctx, "dedup", dedup_shard, dedup, texts, prepare=sign_and_cluster(dedup))
-    texts = deid_stage(ctx, deid, texts)
-    texts = quality_stage(ctx, quality, texts, weak_labels=cleaned)
-    mixture_stage(ctx, mixture, texts)
+    pages = crawl_stage(ctx, recipe.crawl)
+    texts = run_shard_stage(ctx, "extract", extract_shard, recipe.extract, pages)
+    texts = run_shard_stage(ctx, "ocr", ocr_shard, recipe.ocr, texts, warc_dir=str(pages.root / WARC_DIR))
+    texts = cleaned = clean_stage(ctx, recipe.clean, texts, recipe.deid)
+    texts = run_shard_stage(ctx, "dedup", dedup_shard, recipe.dedup, texts, prepare=sign_and_cluster(recipe.dedup))
+    texts = deid_stage(ctx, recipe.deid, texts)
+    texts = quality_stage(ctx, recipe.quality, texts, weak_labels=cleaned)
+    mixture_stage(ctx, recipe.mixture, texts)
     return str(ctx.store.root)

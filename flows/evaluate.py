@@ -20,7 +20,7 @@ from prefect import get_run_logger, task
 from prefect.exceptions import MissingContextError
 from prefect.artifacts import create_table_artifact
 
-from flows.runs import RunContext, tracked_stage
+from flows.runs import ModelResult, RunContext, tracked_stage
 from tasks.evaluate.arith import held_out_problems
 from tasks.evaluate.config import EvalConfig, measured_settings
 from tasks.evaluate.gate import GateDecision, gate_decision
@@ -226,13 +226,13 @@ def registered_version(client, cfg: EvalConfig, source_run_id: str, eval_digest:
     return None
 
 
-def model_source(client, summary: dict, registered_model: str) -> tuple[str, str] | None:
+def model_source(client, stage: ModelResult, registered_model: str) -> tuple[str, str] | None:
     """Return (source URI, run id) of a model stage's logged model: its registered version's, else its child run's
     ``model`` artifact; None when neither holds it (an unregistered stage skipped on a rerun logs no model)."""
-    if registered_model and summary.get("model_version"):
-        version = client.get_model_version(registered_model, str(summary["model_version"]))
+    if registered_model and stage.model_version:
+        version = client.get_model_version(registered_model, str(stage.model_version))
         return version.source, version.run_id
-    run_id = summary["mlflow_run_id"]
+    run_id = stage.mlflow_run_id
     return (f"runs:/{run_id}/model", run_id) if client.list_artifacts(run_id, "model") else None
 
 

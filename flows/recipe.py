@@ -1,35 +1,25 @@
 """A recipe: one YAML file with one section per stage, validated by the stages' own pydantic models.
 
-The same models are the flows' parameters (the Prefect UI renders them as forms) and the params
-logged to MLflow, so a run can be repeated from any of the three.
+The sections are the stage table's entries (flows/stages.py). The same models are the flows' parameters
+(``flow_parameters`` makes each flow's typed signature from the table; the Prefect UI renders them as
+forms) and the params logged to MLflow, so a run can be repeated from any of the three.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from tasks.crawl.config import CrawlConfig
-from tasks.clean.config import CleanConfig
-from tasks.dedup.config import DedupConfig
-from tasks.evaluate.config import EvalConfig
-from tasks.deid.config import DeidConfig
-from tasks.ocr.config import OcrConfig
-from tasks.tokenize.config import PackConfig, TokenizerConfig
-from tasks.train.config import ModelConfig, PretrainConfig
-from tasks.extract.config import ExtractConfig
-from tasks.mixture.config import MixtureConfig
-from tasks.quality.config import QualityConfig
-from tasks.train.distill import DistillConfig
-from tasks.train.dpo import DPOConfig
-from tasks.train.grpo import GRPOConfig
-from tasks.train.sft import SFTConfig
+from flows.stages import STAGES, FlowName, stages_of
 
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RunConfig(BaseModel):
@@ -53,29 +43,50 @@ class RunConfig(BaseModel):
         return self.name or f"{flow}-{(today or dt.date.today()).isoformat()}"
 
 
-class Recipe(BaseModel):
-    """A whole chain's configuration: the run, then one section per stage in chain order."""
+class RecipeBase(BaseModel):
+    """The run section and what every recipe can do; ``Recipe`` adds one section per entry of the stage table."""
 
     model_config = ConfigDict(extra="forbid")
 
     run: RunConfig = Field(default_factory=RunConfig)
-    crawl: CrawlConfig = Field(default_factory=CrawlConfig)
-    extract: ExtractConfig = Field(default_factory=ExtractConfig)
-    ocr: OcrConfig = Field(default_factory=OcrConfig)
-    clean: CleanConfig = Field(default_factory=CleanConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    deid: DeidConfig = Field(default_factory=DeidConfig)
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    mixture: MixtureConfig = Field(default_factory=MixtureConfig)
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    pack: PackConfig = Field(default_factory=PackConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
-    sft: SFTConfig = Field(default_factory=SFTConfig)
-    distill: DistillConfig = Field(default_factory=DistillConfig)
-    dpo: DPOConfig = Field(default_factory=DPOConfig)
-    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
-    evaluate: EvalConfig = Field(default_factory=EvalConfig)
+
+    def sections_of(self, *flows: FlowName) -> dict[str, BaseModel]:
+        """Return the sections that ``flows`` take as parameters, by name, in chain order."""
+        return {s.name: getattr(self, s.name) for s in stages_of(*flows)}
+
+
+Recipe = create_model(
+    "Recipe",
+    __base__=RecipeBase,
+    __module__=__name__,
+    __doc__="A whole chain's configuration: the run, then one section per stage in chain order.",
+    **{s.name: (s.config, Field(default_factory=s.config)) for s in STAGES},
+)
+
+
+def flow_parameters(*flows: FlowName) -> Callable[[F], F]:
+    """Return a decorator giving a flow function its typed parameters from the stage table, for Prefect's forms.
+
+    The function is written ``def f(run: RunConfig = RunConfig(), *, <its own keyword parameters>, **sections)``;
+    its signature becomes ``run``, then one keyword parameter per section that ``flows`` take (typed by the
+    section's model, defaulting to its defaults), then its own. Prefect builds the parameter schema, validates and
+    binds arguments from this signature; the function reads the sections as ``Recipe(run=run, **sections)``.
+    """
+
+    def decorate(fn: F) -> F:
+        own = inspect.signature(fn, eval_str=True)
+        kinds = [p.kind for p in own.parameters.values()]
+        if kinds.count(inspect.Parameter.VAR_KEYWORD) != 1 or inspect.Parameter.VAR_POSITIONAL in kinds:
+            raise TypeError(f"{fn.__name__} must take the sections as **sections (and no *args)")
+        leading = [p for p in own.parameters.values() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        trailing = [p for p in own.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        sections = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.config(), annotation=s.config) for s in stages_of(*flows)]
+        signature = own.replace(parameters=[*leading, *sections, *trailing])
+        fn.__signature__ = signature  # type: ignore[attr-defined]
+        fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()} | {"return": signature.return_annotation}
+        return fn
+
+    return decorate
 
 
 class RecipeError(ValueError):

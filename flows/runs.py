@@ -17,6 +17,7 @@ from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel
 
 from flows.recipe import RunConfig
+from tasks.results import TrainResult
 from tasks.steps import ShardStats
 from tasks.store import RunStore, StageDir, clear_done, config_digest, read_done, write_done
 from tasks.tracking import (
@@ -232,11 +233,22 @@ class ModelStage:
     metrics: Callable[[dict], dict[str, float]] = field(default=final_metrics)
 
 
-def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str], dict]) -> dict:
-    """Run ``train(tracking_uri, child_run_id)`` in the stage's child run, log and register its model; return its summary.
+@dataclass(frozen=True)
+class ModelResult:
+    """A model stage as its flow sees it: the model (trained now or reused), its registered version and its child run."""
 
-    ``train`` returns a summary holding ``model_dir``. A finished stage (its done-record with the same digest)
-    is not retrained on a rerun: its summary and registered version are reused, and ``stage_skipped`` is 1.
+    model_dir: str
+    summary: dict  # the trainer's summary (summary.json), as the stage's done-record keeps it
+    model_version: str  # the registry version ("" when the stage registers nothing)
+    mlflow_run_id: str  # the stage's child run
+    skipped: bool  # finished by an earlier run with the same digest: reused, not retrained
+
+
+def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str], TrainResult]) -> ModelResult:
+    """Run ``train(tracking_uri, child_run_id)`` in the stage's child run, log and register its model; return the result.
+
+    A finished stage (its done-record with the same digest) is not retrained on a rerun: its summary and
+    registered version are reused, and ``stage_skipped`` is 1.
     """
     out = ctx.store.stage(spec.stage)
     child = ctx.tracker.start_stage(spec.stage, None, run_name=spec.run_name)
@@ -247,12 +259,12 @@ def run_model_stage(ctx: RunContext, spec: ModelStage, train: Callable[[str, str
         done = read_done(out.root, spec.digest)
         skipped = done is not None
         if skipped:
-            summary, version = done["summary"], done["model_version"]
+            trained, version = TrainResult.from_summary(done["summary"]), done["model_version"]
         else:
             clear_done(out.root)
-            summary = train(resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir), child)
-            ctx.tracker.client.log_artifacts(child, summary["model_dir"], "model")
+            trained = train(resolve_tracking_uri(ctx.config.tracking_uri, ctx.config.runs_dir), child)
+            ctx.tracker.client.log_artifacts(child, trained.model_dir, "model")
             version = register_model(ctx.tracker.client, child, "model", spec.registered_model, spec.description) if spec.registered_model else ""
-            write_done(out.root, spec.digest, {"summary": summary, "model_version": version, "mlflow_run_id": child})
-        ctx.tracker.log_metrics(child, spec.metrics(summary) | {"stage_skipped": float(skipped)}, step=int(summary.get("steps", 0)))
-    return {**summary, "model_version": version, "mlflow_run_id": child}
+            write_done(out.root, spec.digest, {"summary": trained.summary, "model_version": version, "mlflow_run_id": child})
+        ctx.tracker.log_metrics(child, spec.metrics(trained.summary) | {"stage_skipped": float(skipped)}, step=trained.steps)
+    return ModelResult(model_dir=trained.model_dir, summary=trained.summary, model_version=version, mlflow_run_id=child, skipped=skipped)

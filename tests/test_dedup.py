@@ -308,7 +308,7 @@ def run_phases(paths, out, cfg):
 def test_duplicates_spread_across_two_shards_are_found(two_shards):
     paths, out, a, b = two_shards
     signed, counts, stats = run_phases(paths, out, CFG)
-    assert [(s["shard"], s["docs"], s["skipped"]) for s in signed] == [("part-00000.parquet", 4, 0), ("part-00001.parquet", 5, 0)]
+    assert [(s.shard, s.docs, s.skipped) for s in signed] == [("part-00000.parquet", 4, 0), ("part-00001.parquet", 5, 0)]
     assert (Path(out) / SIGNATURES_DIR / "part-00001.parquet").exists()
     assert {k: v for k, v in counts.items() if k not in ("candidate_pairs", "verified_pairs", "seconds")} == {
         "docs": 9, "shards": 2, "unsigned": 0, "clusters": 1, "exact_duplicate": 1, "near_duplicate": 2,
@@ -334,12 +334,12 @@ def test_rerun_skips_what_is_still_valid(two_shards):
     paths, out, _, _ = two_shards
     run_phases(paths, out, CFG)
     signed, counts, stats = run_phases(paths, out, CFG)
-    assert [s["skipped"] for s in signed] == [1, 1]
+    assert [s.skipped for s in signed] == [1, 1]
     assert counts["skipped"] == 1 and counts["near_duplicate"] == 2
     assert [s["counters"].get("shards_skipped") for s in stats] == [1, 1]
     assert stats[1]["rejected_by_reason"] == {"near_duplicate": 2, "exact_duplicate": 1}
     (Path(out) / SIGNATURES_DIR / "part-00000.parquet").write_bytes(b"not parquet")  # damaged by hand
-    assert sign_shard.fn(paths[0], out, CFG)["skipped"] == 0
+    assert sign_shard.fn(paths[0], out, CFG).skipped == 0
     assert cluster_duplicates.fn(out, CFG)["skipped"] == 1  # same inputs, same result: nothing to redo
 
 
@@ -348,7 +348,7 @@ def test_new_threshold_reclusters_without_resigning_and_redoes_the_shards(two_sh
     run_phases(paths, out, CFG)
     strict = CFG.model_copy(update={"threshold": 0.95})
     signed, counts, stats = run_phases(paths, out, strict)
-    assert [s["skipped"] for s in signed] == [1, 1]
+    assert [s.skipped for s in signed] == [1, 1]
     assert (counts["skipped"], counts["near_duplicate"], counts["exact_duplicate"]) == (0, 0, 1)
     assert [s["counters"].get("shards_skipped") for s in stats] == [None, None]
     assert stats[1]["rejected_by_reason"] == {"exact_duplicate": 1}
@@ -358,7 +358,7 @@ def test_new_shingle_size_resigns(two_shards):
     paths, out, _, _ = two_shards
     run_phases(paths, out, CFG)
     signed, counts, _ = run_phases(paths, out, CFG.model_copy(update={"shingle_size": 4}))
-    assert [s["skipped"] for s in signed] == [0, 0]
+    assert [s.skipped for s in signed] == [0, 0]
     assert (counts["near_duplicate"], counts["exact_duplicate"]) == (2, 1)
 
 
@@ -379,7 +379,7 @@ def test_an_empty_shard_and_a_shard_of_blank_texts_pass_through_the_tasks(tmp_pa
     write_shard(upstream / "part-00001.parquet", [news("a", ""), news("b", "  \n"), news("c", "")])
     paths = [str(upstream / "part-00000.parquet"), str(upstream / "part-00001.parquet")]
     signed, counts, stats = run_phases(paths, out, CFG)
-    assert [(s["docs"], s["unsigned"]) for s in signed] == [(0, 0), (3, 3)]
+    assert [(s.docs, s.unsigned) for s in signed] == [(0, 0), (3, 3)]
     assert (counts["docs"], counts["unsigned"], counts["clusters"]) == (3, 3, 0)
     assert [(s["docs_in"], s["docs_kept"]) for s in stats] == [(0, 0), (3, 3)]
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import threading
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -416,7 +417,7 @@ def test_train_then_score_tasks(clean_dir, tmp_path, chat_server, monkeypatch):
     monkeypatch.setenv("TEST_QUALITY_KEY", KEY)
     cfg = QualityConfig(annotator=AnnotatorConfig(enabled=True, base_url=chat_server.base_url, api_key_env="TEST_QUALITY_KEY"))
     out = train_quality_model.fn(cfg, str(tmp_path / "train"), [str(clean_dir)])
-    summary = out["summary"]
+    summary = out.summary
     # weak: the two ads and the repeated line the clean stage rejected; llm: its three kept news items
     assert summary["origins"]["weak"] == 3 and summary["origins"]["llm"] == 3 and summary["annotated"] == 3
     assert summary["skipped"] == 0 and summary["annotation_failures"] == 0
@@ -425,21 +426,21 @@ def test_train_then_score_tasks(clean_dir, tmp_path, chat_server, monkeypatch):
     for path in (tmp_path / "train").rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
-    assert KEY not in json.dumps(out, ensure_ascii=False)
+    assert KEY not in json.dumps(asdict(out), ensure_ascii=False)
     again = train_quality_model.fn(cfg, str(tmp_path / "train"), [str(clean_dir)])
-    assert again["summary"]["skipped"] == 1 and len(chat_server.requests) == 3
+    assert again.summary["skipped"] == 1 and len(chat_server.requests) == 3
 
     shard = StageDir(clean_dir).shards()[0]
     stage = tmp_path / "quality"
-    stats = score_shard.fn(str(shard), str(stage), cfg, out["model_dir"])
+    stats = score_shard.fn(str(shard), str(stage), cfg, out.model_dir)
     assert stats["docs_in"] == 3 and stats["docs_kept"] + stats["docs_rejected"] == 3
-    assert stats["quality_model"] == QualityModel.load(Path(out["model_dir"])).tag
+    assert stats["quality_model"] == QualityModel.load(Path(out.model_dir)).tag
     rows = read_shard(StageDir(stage).shards()[0])
     assert all(r["quality_tier"] in LABELS and r["quality_model"] == stats["quality_model"] for r in rows)
     scores, tiers = read_scores([*StageDir(stage).shards(), *StageDir(stage).rejected_shards()])
     assert len(scores) == len(tiers) == 3
-    assert score_shard.fn(str(shard), str(stage), cfg, out["model_dir"])["counters"]["shards_skipped"] == 1
-    rerouted = score_shard.fn(str(shard), str(stage), cfg.model_copy(update={"high_action": "reject"}), out["model_dir"])
+    assert score_shard.fn(str(shard), str(stage), cfg, out.model_dir)["counters"]["shards_skipped"] == 1
+    rerouted = score_shard.fn(str(shard), str(stage), cfg.model_copy(update={"high_action": "reject"}), out.model_dir)
     assert "shards_skipped" not in rerouted["counters"]  # a routing change redoes the shard
 
 

@@ -17,6 +17,7 @@ redoes the filtered shards.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,9 +44,20 @@ DUPLICATE_SCHEMA = pa.schema(
 )
 
 
+@dataclass(frozen=True)
+class SignedShard:
+    """One shard's signatures, written (or found already written) beside the stage."""
+
+    shard: str
+    docs: int
+    unsigned: int  # documents too short to sign: never near duplicates
+    skipped: bool  # found already written for the same input and signature settings
+    seconds: float
+
+
 @task(name="sign_shard")
-def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
-    """Return the counts of writing one shard's signature rows to ``<out_dir>/_signatures/<shard>``."""
+def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> SignedShard:
+    """Return what writing one shard's signature rows to ``<out_dir>/_signatures/<shard>`` made."""
     started = time.perf_counter()
     source = Path(in_path)
     target = Path(out_dir) / SIGNATURES_DIR / source.name
@@ -54,14 +66,14 @@ def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
     record = done_record_name(source.name)
     done = read_done(target.parent, digest, name=record)
     if done is not None and parquet_metadata(target):  # a signature file damaged by hand reads as no metadata: redone
-        return {"shard": source.name, **done, "skipped": 1, "seconds": 0.0}
+        return SignedShard(source.name, int(done["docs"]), int(done["unsigned"]), skipped=True, seconds=0.0)
     clear_done(target.parent, name=record)
     docs = pq.read_table(source, columns=["id", "text"]).to_pylist()  # meta is not needed: skip its JSON
     sig = Signer(cfg)(docs, shard=source.name)
     unsigned = int((sig.key_chars == 0).sum())
     write_parquet(target, sig.to_table(), {**stamp, "docs": str(len(sig)), "unsigned": str(unsigned)})
     write_done(target.parent, digest, {"docs": len(sig), "unsigned": unsigned}, name=record)
-    return {"shard": source.name, "docs": len(sig), "unsigned": unsigned, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
+    return SignedShard(source.name, len(sig), unsigned, skipped=False, seconds=round(time.perf_counter() - started, 6))
 
 
 @task(name="cluster_duplicates")

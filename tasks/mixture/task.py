@@ -16,16 +16,16 @@ from pathlib import Path
 from prefect import task
 
 from tasks.mixture.config import MixtureConfig
-from tasks.mixture.plan import PLAN_FILE, plan_mixture, read_shard_plan
+from tasks.mixture.plan import PLAN_FILE, MixturePlan, plan_mixture, read_shard_plan
 from tasks.mixture.stage import STAGE, MixtureFilter
 from tasks.steps import process_shard
 from tasks.store import StageDir, config_digest, file_digest
 
 
 @task(name="plan_mixture")
-def plan_mixture_task(shards: list[str], out_dir: str, cfg: MixtureConfig) -> dict:
+def plan_mixture_task(shards: list[str], out_dir: str, cfg: MixtureConfig) -> MixturePlan:
     """Return the mixture plan of all ``shards`` (table, weights, budget, warnings, DoReMi history), written to ``<out_dir>/_plan.parquet``."""
-    return plan_mixture([Path(p) for p in shards], Path(out_dir), cfg).to_dict()
+    return plan_mixture([Path(p) for p in shards], Path(out_dir), cfg)
 
 
 @task(name="mix_shard")

@@ -15,6 +15,7 @@ changes, so registering a new model version rescores the corpus.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import task
@@ -26,6 +27,7 @@ from tasks.quality.model import ModelError, QualityModel
 from tasks.quality.stage import STAGE, build_steps
 from tasks.quality.train import collect_examples, fit_reference_lm, train_classifier
 from tasks.records import write_jsonl
+from tasks.results import TrainResult
 from tasks.steps import cached_steps, process_shard
 from tasks.store import StageDir, atomic_write_json, clear_done, file_digest, read_done, stage_digest, write_done
 
@@ -67,14 +69,31 @@ def training_inputs_digest(cfg: QualityConfig, weak_label_dirs: list[str]) -> st
     return stage_digest(None, inputs)
 
 
-def _trained(out: Path, summary: dict) -> dict:
-    """Return what train_quality_model returns: the model folder, the summary and the held-out rows' file."""
-    return {"model_dir": str(out / MODEL_DIR), "summary": summary, "held_out_path": str(out / HELD_OUT_FILE)}
+@dataclass(frozen=True)
+class QualityTraining:
+    """A trained classifier: its folder, the training summary (counts, held-out metrics, confusion) and the held-out rows' file."""
+
+    model_dir: str
+    summary: dict
+    held_out_path: str
+
+    def train_result(self) -> TrainResult:
+        """Return it as a model stage's result; the done-record keeps all three fields, as it always has."""
+        return TrainResult(model_dir=self.model_dir, steps=0, summary=asdict(self))
+
+    @classmethod
+    def from_record(cls, record: dict) -> QualityTraining:
+        """Return the training a model stage's done-record (``train_result().summary``) describes."""
+        return cls(model_dir=record["model_dir"], summary=record["summary"], held_out_path=record["held_out_path"])
+
+
+def _trained(out: Path, summary: dict) -> QualityTraining:
+    return QualityTraining(model_dir=str(out / MODEL_DIR), summary=summary, held_out_path=str(out / HELD_OUT_FILE))
 
 
 @task(name="train_quality_model")
-def train_quality_model(cfg: QualityConfig, out_dir: str, weak_label_dirs: list[str]) -> dict:
-    """Return {model_dir, summary, held_out_path} after training the classifier (or finding it already trained).
+def train_quality_model(cfg: QualityConfig, out_dir: str, weak_label_dirs: list[str]) -> QualityTraining:
+    """Return the classifier's folder, summary and held-out rows after training it (or finding it already trained).
 
     Args:
         weak_label_dirs: stage folders (e.g. the run's clean stage) whose rejected shards give weak ``low``

@@ -41,6 +41,11 @@ class Compression:
     def to_dict(self) -> dict:
         return {**asdict(self), "chars_per_token": round(self.chars_per_token, 4), "han_chars_per_token": round(self.han_chars_per_token, 4)}
 
+    @classmethod
+    def from_dict(cls, row: dict) -> Compression:
+        """Return the counts of a report row (``to_dict``'s output; the ratios are derived again)."""
+        return cls(**{k: int(row[k]) for k in cls.__dataclass_fields__})
+
 
 def measure(tokenizer: Tokenizer, texts: list[str]) -> Compression:
     """Return the compression of ``tokenizer`` (a ``tokenizers.Tokenizer``) on ``texts``."""
