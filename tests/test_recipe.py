@@ -57,7 +57,7 @@ def test_run_name_defaults_to_flow_and_date():
 
 def test_demo_recipe_evaluates_and_evaluation_turns_off():
     recipe = load_recipe(ROOT / "recipes" / "demo.yaml")
-    assert recipe.evaluate.enabled and recipe.evaluate.arith_problems == 200 and recipe.evaluate.self_consistency_k == 4
+    assert recipe.evaluate.enabled and recipe.evaluate.arith_problems == 100 and recipe.evaluate.self_consistency_k == 4
     assert not load_recipe(ROOT / "recipes" / "demo.yaml", ["evaluate.enabled=false"]).evaluate.enabled
     with pytest.raises(RecipeError, match="evaluate.gate_metrics.0"):
         load_recipe(ROOT / "recipes" / "demo.yaml", ["evaluate.gate_metrics=[accuracy]"])

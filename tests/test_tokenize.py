@@ -99,6 +99,21 @@ def test_special_token_strings_in_web_text_stay_text(tokenizer, tmp_path):
     assert tok.decode(real[:-1]) == "页面里写着<|endoftext|>和<|im_end|>两个标记"
 
 
+def test_added_tokens_are_one_token_each_and_survive_decoding_and_saving(tmp_path):
+    tags = ["<think>", "</think>", "<answer>", "</answer>"]
+    cfg = TokenizerConfig(vocab_size=1024, added_tokens=tags)
+    save_tokenizer(train_tokenizer((d["text"] for d in gold_docs()), cfg), tmp_path, cfg)
+    tok = load_tokenizer(tmp_path)
+    reply = "<think>现在有5+6=11</think><answer>11</answer>"
+    ids = tok(reply, add_special_tokens=False)["input_ids"]
+    assert [tok.decode([i]) for i in ids if tok.decode([i]) in tags] == tags and len(ids) < len(reply)
+    assert tok.decode(ids, skip_special_tokens=True) == reply  # the rewards read decoded text: special tokens would vanish
+    plain = train_tokenizer((d["text"] for d in gold_docs()), TokenizerConfig(vocab_size=1024))
+    assert len(plain(reply, add_special_tokens=False)["input_ids"]) >= len(ids) + 4 * 4  # each tag is 6–9 byte tokens without
+    with pytest.raises(ValidationError, match="distinct"):
+        TokenizerConfig(added_tokens=["<|im_end|>"])
+
+
 def test_config_refuses_duplicate_special_tokens_and_unknown_keys():
     with pytest.raises(ValidationError, match="distinct"):
         TokenizerConfig(pad_token="<|endoftext|>")

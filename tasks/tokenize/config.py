@@ -3,7 +3,7 @@ encoded and packed into training sequences (``PackConfig``). Their fields are fl
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,6 +39,12 @@ class TokenizerConfig(BaseModel):
     chat_start_token: str = Field("<|im_start|>", min_length=1, max_length=64, description="Opens a chat turn in the chat template (`<|im_start|>role\\n…`).")
     chat_end_token: str = Field("<|im_end|>", min_length=1, max_length=64, description="Closes a chat turn; chat models stop generating at it.")
     extra_special_tokens: list[str] = Field(default_factory=list, max_length=1000, description="More special tokens reserved in the vocabulary (tool calls, reasoning markers, …).")
+    added_tokens: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Strings added whole to the vocabulary, one token each, and kept in decoded text (decoding drops special tokens, so a "
+        "tag a reward reads must be one of these): e.g. the reasoning format's <think>, </think>, <answer>, </answer>, 6–9 byte tokens each otherwise.",
+    )
 
     @property
     def special_tokens(self) -> list[str]:
@@ -50,6 +56,8 @@ class TokenizerConfig(BaseModel):
         tokens = self.special_tokens
         if len(set(tokens)) != len(tokens):
             raise ValueError(f"special tokens must be distinct, got {tokens}")
+        if len(set(self.added_tokens)) != len(self.added_tokens) or set(self.added_tokens) & set(tokens):
+            raise ValueError(f"added_tokens must be distinct from each other and from the special tokens, got {self.added_tokens}")
         if self.vocab_size < 256 + len(tokens) + 1:
             raise ValueError(f"vocab_size {self.vocab_size} leaves no room for merges after 256 bytes and {len(tokens)} special tokens")
         return self

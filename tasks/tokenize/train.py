@@ -111,8 +111,8 @@ def train_bpe(texts: Iterable[str], cfg: TokenizerConfig, segmenter: JiebaSegmen
 
 
 def wrap_tokenizer(tok: Tokenizer, cfg: TokenizerConfig) -> PreTrainedTokenizerFast:
-    """Return ``tok`` as a transformers fast tokenizer with bos/eos/pad, the chat tokens and the chat template."""
-    return PreTrainedTokenizerFast(
+    """Return ``tok`` as a transformers fast tokenizer with bos/eos/pad, the chat tokens, the added tokens and the chat template."""
+    wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=cfg.bos_token,
         eos_token=cfg.eos_token,
@@ -121,6 +121,8 @@ def wrap_tokenizer(tok: Tokenizer, cfg: TokenizerConfig) -> PreTrainedTokenizerF
         chat_template=CHAT_TEMPLATE.replace("<|im_start|>", cfg.chat_start_token).replace("<|im_end|>", cfg.chat_end_token),
         clean_up_tokenization_spaces=False,  # decode must give back the exact text
     )
+    wrapped.add_tokens(list(cfg.added_tokens))  # plain (not special) tokens: matched whole in any text, kept when decoding
+    return wrapped
 
 
 def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, segmenter: JiebaSegmenter | None = None) -> PreTrainedTokenizerFast:

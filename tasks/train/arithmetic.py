@@ -65,11 +65,10 @@ def _more_total(rng: random.Random, most_more: int = 15, most: int = 40, columns
     y = rng.randint(1, most_more)
     x = rng.randint(y + 1, most)
     other, total = x - y, 2 * x - y
-    if columns:
-        steps = f"{b}有{x}-{y}{u}：{column_steps(x, '-', y)}。两人共有{x}+{other}{u}：{column_steps(x, '+', other)}。"
-    else:
-        steps = f"所以{b}有{x}-{y}={other}{u}。两人共有{x}+{other}={total}{u}。"
-    return Problem(f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？", str(total), f"{a}比{b}多{y}{u}，{steps}答案是{total}。")
+    question = f"{a}有{x}{u}{obj}，比{b}多{y}{u}，两人共有多少{u}？"
+    if columns:  # the curriculum's short chain: the two sums, each in one-digit steps, nothing retold
+        return Problem(question, str(total), f"{b}有{column_steps(x, '-', y)}。共有{column_steps(x, '+', other)}")
+    return Problem(question, str(total), f"{a}比{b}多{y}{u}，所以{b}有{x}-{y}={other}{u}。两人共有{x}+{other}={total}{u}。答案是{total}。")
 
 
 def _less_total(rng: random.Random) -> Problem:
@@ -167,6 +166,9 @@ TEMPLATES: tuple[Callable[[random.Random], Problem], ...] = (_more_total, _less_
 # addition and subtraction (sums below 100, no negative results) in the same word-problem style, the two-digit
 # sums worked column by column (units, carry or borrow, tens) so every step is a one-digit fact, and about a
 # third of the questions writing their numbers in Chinese numerals (十二), which the reasoning first turns into digits.
+# The chains are short — the sum and its column steps, no retelling of the story, no closing 答案是 — because a
+# policy that samples 60–140 tokens per chain is clipped at GRPO's and the evaluation's budgets and a tiny model
+# errs somewhere in a long one: the one-digit chain is ~9 tokens with the demo's tokenizer, the 多…共 one ~40.
 _DIGITS_ZH = "零一二三四五六七八九"
 
 
@@ -185,16 +187,16 @@ def chinese_numeral(n: int) -> str:
 
 
 def column_steps(a: int, op: Literal["+", "-"], b: int) -> str:
-    """Return ``a op b`` worked out in one-digit steps (a one-digit sum in one step); the last step states the result.
+    """Return ``a op b`` worked out in one-digit steps (a one-digit sum in one step): the sum first, the result last.
 
     >>> column_steps(3, "+", 4)
     '3+4=7'
     >>> column_steps(38, "+", 25)
-    '个位8+5=13，写3进1；十位3+2+1=6；所以38+25=63'
+    '38+25：个位8+5=13，写3进1；十位3+2+1=6；得63'
     >>> column_steps(14, "-", 8)
     '14-8=6'
     >>> column_steps(52, "-", 17)
-    '个位2不够减7，借1得12-7=5；十位5-1-1=3；所以52-17=35'
+    '52-17：个位2不够减7，借1得12-7=5；十位5-1-1=3；得35'
     """
     c = a + b if op == "+" else a - b
     if (op == "+" and a < 10 and b < 10) or (op == "-" and a <= 18 and b < 10 and c < 10):  # a fact of the 20 table
@@ -207,7 +209,7 @@ def column_steps(a: int, op: Literal["+", "-"], b: int) -> str:
     else:
         units = f"个位{ua}不够减{ub}，借1得{ua + 10}-{ub}={ua + 10 - ub}" if ua < ub else f"个位{ua}-{ub}={ua - ub}"
         tens = f"十位{ta}-1-{tb}={ta - 1 - tb}" if ua < ub else f"十位{ta}-{tb}={ta - tb}"
-    return f"{units}；{tens}；所以{a}{op}{b}={c}"
+    return f"{a}{op}{b}：{units}；{tens}；得{c}"
 
 
 def _say(n: int, zh: bool) -> str:
@@ -227,7 +229,7 @@ def _gain(rng: random.Random, x: int, y: int, zh: bool) -> Problem:
     return Problem(
         f"{a}有{_say(x, zh)}{u}{obj}，{b}又给了{a}{_say(y, zh)}{u}，现在{a}有多少{u}{obj}？",
         str(total),
-        f"{_reading((x, y), zh)}{a}原来有{x}{u}，又得到{y}{u}：{column_steps(x, '+', y)}，现在有{total}{u}。答案是{total}。",
+        f"{_reading((x, y), zh)}现在有{column_steps(x, '+', y)}",
     )
 
 
@@ -239,7 +241,7 @@ def _loss(rng: random.Random, x: int, y: int, zh: bool) -> Problem:
     return Problem(
         f"{a}有{_say(x, zh)}{u}{obj}，{verb}{_say(y, zh)}{u}，还剩多少{u}？",
         str(left),
-        f"{_reading((x, y), zh)}{a}原来有{x}{u}，{verb}{y}{u}：{column_steps(x, '-', y)}，还剩{left}{u}。答案是{left}。",
+        f"{_reading((x, y), zh)}还剩{column_steps(x, '-', y)}",
     )
 
 
