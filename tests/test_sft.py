@@ -20,6 +20,7 @@ import tasks.train.instructions as instructions
 import tasks.train.sft as sft
 from tasks.tokenize.train import load_tokenizer
 from tasks.train.config import has_cuda
+from tasks.train.resume import checkpoint_step
 from tasks.train.instructions import InstructionError, load_conversations, split_conversations, to_messages, tokenize_conversation
 from tasks.train.model import generate_text, load_model_strict
 from tasks.train.sft import DEFAULT_DATA, DEFAULT_TARGETS, SFTConfig, conversations_dataset, end_of_turn_ids, to_sft_config, train_sft
@@ -175,6 +176,10 @@ def test_full_sft_lowers_the_loss_saves_and_resumes(tiny_base, tmp_path):
 
     more = train_sft(tiny_sft(max_steps=18), str(model_dir), str(tokenizer_dir), str(tmp_path))
     assert Path(more["resumed_from"]).name == "checkpoint-16" and more["steps"] == 18
+    # a lowered budget never resumes a checkpoint past it (that would train nothing and report 12 steps for 16)
+    fewer = train_sft(tiny_sft(max_steps=12), str(model_dir), str(tokenizer_dir), str(tmp_path))
+    assert checkpoint_step(fewer["resumed_from"] or None) <= 12 and fewer["steps"] == 12
+    assert fewer["loss_curve"] and fewer["loss_curve"][-1][0] == 12  # it trained up to step 12, logging as it went
 
 
 def test_lora_trains_only_the_adapters_and_merges(tiny_base, tmp_path):

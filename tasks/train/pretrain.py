@@ -148,7 +148,7 @@ def pretrain(job: PretrainJob, report_to_mlflow: bool = False) -> dict:
     checkpoints = checkpoint_dir(out, job_digest(job))
     args = to_training_arguments(cfg, str(checkpoints), evaluate=bool(evals), tracking=report_to_mlflow)
     trainer = PerplexityTrainer(model=model, args=args, train_dataset=train, eval_dataset=evals or None, data_collator=default_data_collator)
-    resume_from = last_checkpoint(checkpoints) if cfg.resume else None
+    resume_from = last_checkpoint(checkpoints, cfg.max_steps) if cfg.resume else None
 
     threads = torch.get_num_threads()
     if cfg.cpu_threads:

@@ -80,16 +80,19 @@ def checkpoint_dir(output_dir: str | Path, digest: str) -> Path:
     return keyed_dir(Path(output_dir) / CHECKPOINTS, digest)
 
 
-def last_checkpoint(folder: str | Path) -> str | None:
-    """Return the newest complete ``checkpoint-N`` under ``folder`` (one the Trainer finished writing), or None.
+def last_checkpoint(folder: str | Path, max_steps: int = 0) -> str | None:
+    """Return the newest complete ``checkpoint-N`` under ``folder`` (one the Trainer finished writing) with N at most
+    ``max_steps`` (0: any), or None.
 
     A run killed while saving leaves a checkpoint without its trainer state; resuming from it would fail, so
-    the one before it is taken.
+    the one before it is taken. The step budget is not part of the folder's key (raising ``max_steps`` trains on
+    from the last checkpoint), so a folder can hold checkpoints past a lowered budget: resuming one would train
+    nothing and report the lower budget for weights trained longer, so the newest within the budget is taken.
     """
     found = []
     for p in Path(folder).glob("checkpoint-*"):
         step = p.name.removeprefix("checkpoint-")
-        if step.isdigit() and (p / TRAINER_STATE).is_file():
+        if step.isdigit() and (p / TRAINER_STATE).is_file() and (not max_steps or int(step) <= max_steps):
             found.append((int(step), p))
     return str(max(found)[1]) if found else None
 

@@ -295,7 +295,7 @@ def train_sft(cfg: SFTConfig, base_model_dir: str, tokenizer_dir: str, output_di
         eval_dataset=conversations_dataset(eval_rows) if eval_rows else None,
         processing_class=tokenizer,
     )
-    resume_from = last_checkpoint(checkpoints) if cfg.resume else None
+    resume_from = last_checkpoint(checkpoints, cfg.max_steps) if cfg.resume else None
     seconds = run_trainer(trainer, cfg.cpu_threads, resume_from)
     evaluation = trainer.evaluate() if eval_rows else {}
     samples = sample_generations(trainer.model, tokenizer, eval_rows, cfg.num_samples, cfg.sample_max_new_tokens)
