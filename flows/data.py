@@ -89,8 +89,7 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
         signed = sign_shard.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
         skipped = sum(int(f.result().skipped) for f in signed)
         found = cluster_duplicates(str(out.root), cfg, shard_names=[p.name for p in shards])
-        counts = {k: int(v) for k, v in found.items() if k not in {"seconds", "skipped", "docs", "shards"}}
-        return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
+        return {**found.counters(), "signatures_skipped": skipped}
 
     return prepare
 
