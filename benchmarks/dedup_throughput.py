@@ -158,9 +158,9 @@ def time_tasks(docs: list[dict], cfg: DedupConfig) -> dict[str, float]:
         t1 = time.process_time()
         counts = cluster_duplicates.fn(out, cfg)
         t2 = time.process_time()
-        kept = sum(dedup_shard.fn(p, out, cfg)["docs_kept"] for p in paths)
+        kept = sum(dedup_shard.fn(p, out, cfg).docs_kept for p in paths)
         t3 = time.process_time()
-        assert kept + counts["exact_duplicate"] + counts["near_duplicate"] == len(docs)
+        assert kept + counts.exact_duplicate + counts.near_duplicate == len(docs)
         t4 = time.process_time()
         for p in paths:
             read_shard(Path(p))

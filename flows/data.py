@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
 from flows.recipe import Recipe, RunConfig, flow_parameters
-from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, flow_run_namer, open_run, publish_stage, run_model_stage, run_shard_stage
+from flows.runs import TRACKING_HOOKS, ModelStage, RunContext, flow_run_namer, open_run, publish_stage, published, run_model_stage, run_shard_stage
 from tasks.tracking import flatten_params, resolve_tracking_uri
 from tasks.crawl.config import CrawlConfig
 from tasks.clean.config import CleanConfig
@@ -89,8 +89,7 @@ def sign_and_cluster(cfg: DedupConfig) -> Callable[[StageDir, list[Path]], dict[
         signed = sign_shard.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg))
         skipped = sum(int(f.result().skipped) for f in signed)
         found = cluster_duplicates(str(out.root), cfg, shard_names=[p.name for p in shards])
-        counts = {k: int(v) for k, v in found.items() if k not in {"seconds", "skipped", "docs", "shards"}}
-        return {**{f"cluster.{k}": v for k, v in counts.items()}, "signatures_skipped": skipped}
+        return {**found.counters(), "signatures_skipped": skipped}
 
     return prepare
 
@@ -99,7 +98,7 @@ def clean_stage(ctx: RunContext, cfg: CleanConfig, upstream: StageDir, deid: Dei
     """Clean every shard; log a histogram per stored signal (its threshold drawn) and, per reject reason, up to
     10 sample lines passed through the deid masker (clean runs before deid) to the stage's MLflow run."""
     out = run_shard_stage(ctx, "clean", clean_shard, cfg, upstream)
-    child = (out.read_stats() or {})["mlflow_run_id"]
+    child = published(out).mlflow_run_id
     for artifact, figure in signal_histograms([*out.shards(), *out.rejected_shards()], cfg).items():
         ctx.tracker.client.log_figure(child, figure, artifact)
     ctx.tracker.client.log_dict(child, rejected_samples(out.rejected_shards(), deid=deid), "clean_rejected_samples.json")
@@ -109,7 +108,7 @@ def clean_stage(ctx: RunContext, cfg: CleanConfig, upstream: StageDir, deid: Dei
 def deid_stage(ctx: RunContext, cfg: DeidConfig, upstream: StageDir) -> StageDir:
     """De-identify every shard; log 20 lines of the masked output (only masked text) to the stage's MLflow run."""
     out = run_shard_stage(ctx, "deid", deid_shard, cfg, upstream)
-    child = (out.read_stats() or {})["mlflow_run_id"]
+    child = published(out).mlflow_run_id
     ctx.tracker.client.log_text(child, "\n".join(sample_lines(out.shards())) + "\n", "deid_samples.txt")
     return out
 
@@ -152,13 +151,13 @@ def quality_stage(ctx: RunContext, cfg: QualityConfig, upstream: StageDir, weak_
     """Score every document's quality, route it by tier; log the score histogram and the per-source tier table."""
     model_dir = quality_model(ctx, cfg, weak_labels)
     out = run_shard_stage(ctx, "quality", score_shard, cfg, upstream, model_dir=model_dir)
-    stats = out.read_stats() or {}
-    child = stats["mlflow_run_id"]
+    record = published(out)
+    child = record.mlflow_run_id
     scores, tiers = read_scores([*out.shards(), *out.rejected_shards()])
     ctx.tracker.client.log_figure(child, score_histogram(scores, tiers, cfg.high_cutoff, cfg.low_cutoff), "quality_histogram.png")
     scores, sources = read_source_scores([*out.shards(), *out.rejected_shards()])
     ctx.tracker.client.log_figure(child, source_histogram(scores, sources, cfg.high_cutoff, cfg.low_cutoff), "quality_by_source.png")
-    rows = tier_table(stats.get("counters", {}))
+    rows = tier_table(record.stats.counters)
     if rows:
         ctx.tracker.client.log_table(child, {k: [r[k] for r in rows] for k in rows[0]}, "quality_tiers.json")
     create_table_artifact(table=rows or [{"source": "(none)"}], key="quality-tiers", description=f"**quality** tiers per source of run `{ctx.name}`.")
@@ -174,7 +173,7 @@ def mixture_stage(ctx: RunContext, cfg: MixtureConfig, upstream: StageDir) -> St
         return plans[0].counters()
 
     out = run_shard_stage(ctx, "mixture", mix_shard, cfg, upstream, prepare=prepare)
-    plan, child = plans[0], (out.read_stats() or {})["mlflow_run_id"]
+    plan, child = plans[0], published(out).mlflow_run_id
     rows = table_rows(plan.table)
     ctx.tracker.client.log_table(child, {k: [r[k] for r in rows] for k in rows[0]} if rows else {"source": []}, "mixture_table.json")
     ctx.tracker.client.log_figure(child, mixture_chart(plan.table), "mixture.png")

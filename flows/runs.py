@@ -119,37 +119,82 @@ TRACKING_HOOKS = {
 }
 
 
+@dataclass(frozen=True)
+class StageRecord:
+    """A document stage's ledger as ``stats.json`` holds it: its summed stats, what it read and made, and its MLflow run."""
+
+    stage: str
+    stats: ShardStats
+    upstream: str | None = None  # the stage it read (None for the crawl)
+    config_digest: str = ""
+    shards: list[str] = field(default_factory=list)  # the kept shards' names
+    output_digest: str = ""  # over the kept shards' names and sizes: the next stage's MLflow dataset digest
+    mlflow_run_id: str = ""  # the stage's child run
+
+    def to_dict(self) -> dict:
+        """Return the record as ``stats.json`` stores it (``balanced`` derived from the stats)."""
+        return {
+            "stage": self.stage,
+            "upstream": self.upstream,
+            **self.stats.to_dict(),
+            "balanced": self.stats.balanced(),
+            "config_digest": self.config_digest,
+            "shards": list(self.shards),
+            "output_digest": self.output_digest,
+            "mlflow_run_id": self.mlflow_run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StageRecord:
+        """Return the record a ``stats.json`` holds; fields it lacks (a hand-written upstream's) keep their defaults."""
+        fields = {k: d[k] for k in ("upstream", "config_digest", "shards", "output_digest", "mlflow_run_id") if k in d}
+        return cls(stage=d.get("stage", ""), stats=ShardStats.from_dict(d), **fields)
+
+    @classmethod
+    def read(cls, stage_dir: StageDir) -> StageRecord | None:
+        """Return the stage's published record, or None before it is published."""
+        record = stage_dir.read_stats()
+        return cls.from_dict(record) if record is not None else None
+
+
+def published(stage_dir: StageDir) -> StageRecord:
+    """Return the record of a stage this flow has just published; raise if it has none."""
+    record = StageRecord.read(stage_dir)
+    if record is None:
+        raise FileNotFoundError(f"{stage_dir.stats_path} is missing: the stage was not published")
+    return record
+
+
 def stage_inputs(ctx: RunContext, upstream: StageDir) -> list[StageInput]:
     """Return the upstream stage's output as an MLflow dataset input (digest over its shard markers)."""
-    stats = upstream.read_stats() or {}
+    record = StageRecord.read(upstream)
     return [
         StageInput(
             name=f"{ctx.name}/{upstream.root.name}",
             path=str(upstream.root),
-            digest=stats.get("output_digest", ""),
-            n_docs=int(stats.get("docs_kept", 0)),
+            digest=record.output_digest if record else "",
+            n_docs=record.stats.docs_kept if record else 0,
         )
     ]
 
 
 def publish_stage(
     ctx: RunContext, stage: str, child_run_id: str, stats: ShardStats, cfg: BaseModel | None, shards: list[Path], upstream: str | None
-) -> dict:
+) -> StageRecord:
     """Write the stage's stats.json, log it to the stage's MLflow run and summarize it as a Prefect artifact."""
     stage_dir = ctx.store.stage(stage)
     digest = hashlib.sha256("".join(sorted(p.name + str(p.stat().st_size) for p in shards)).encode()).hexdigest()
-    record = {
-        "stage": stage,
-        "upstream": upstream,
-        **stats.to_dict(),
-        "balanced": stats.balanced(),
-        "config_digest": config_digest(cfg),
-        "shards": [p.name for p in shards],
-        "output_digest": digest,
-        "mlflow_run_id": child_run_id,
-    }
-    stage_dir.write_stats(record)
-    ctx.tracker.log_stage_stats(child_run_id, record)
+    record = StageRecord(
+        stage=stage,
+        stats=stats,
+        upstream=upstream,
+        config_digest=config_digest(cfg),
+        shards=[p.name for p in shards],
+        output_digest=digest,
+        mlflow_run_id=child_run_id,
+    )
+    stage_dir.write_stats(record.to_dict())
+    ctx.tracker.log_stage_stats(child_run_id, record.to_dict())
     rows = [{"metric": "docs in", "value": stats.docs_in}, {"metric": "docs kept", "value": stats.docs_kept}]
     rows += [{"metric": f"rejected: {r}", "value": n} for r, n in sorted(stats.rejected_by_reason.items())]
     rows += [{"metric": f"{k}", "value": v} for k, v in sorted(stats.counters.items())]
@@ -163,6 +208,11 @@ def publish_stage(
     if not stats.balanced():
         raise RuntimeError(f"stage {stage}: kept + rejected != input ({stats.to_dict()})")
     return record
+
+
+def shard_stats(result: ShardStats | dict) -> ShardStats:
+    """Return a shard task's stats: a ``ShardStats``, or the stats dict a task not yet typed (``deid_shard``) returns."""
+    return result if isinstance(result, ShardStats) else ShardStats.from_dict(result)
 
 
 def run_shard_stage(
@@ -193,7 +243,7 @@ def run_shard_stage(
         futures = shard_task.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg), **extra)
         total = ShardStats(counters=dict(prepared))
         for future in futures:
-            total = total.add(ShardStats.from_dict(future.result()))
+            total = total.add(shard_stats(future.result()))
         total.counters["wall_ms"] = int((time.perf_counter() - started) * 1000)
         publish_stage(ctx, stage, child, total, cfg, out.shards(), upstream.root.name)
     except BaseException:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from flows.evaluate import evaluate_stage
 from flows.recipe import Recipe, RunConfig, flow_parameters
-from flows.runs import TRACKING_HOOKS, ModelResult, ModelStage, RunContext, flow_run_namer, open_run, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
+from flows.runs import TRACKING_HOOKS, ModelResult, ModelStage, RunContext, flow_run_namer, open_run, published, run_model_stage, run_shard_stage, stage_inputs, tracked_stage
 from flows.stages import DEID_STAGE, DataStage, deidentified
 from tasks.store import StageDir, config_digest
 from tasks.tokenize.compression import Compression
@@ -55,10 +55,10 @@ def tokenize_stage(ctx: RunContext, cfg: TokenizerConfig, upstream: StageDir, ba
 def pack_stage(ctx: RunContext, cfg: PackConfig, upstream: StageDir, tokenizer: StageDir) -> StageDir:
     """Encode and pack every upstream shard (one ``encode_shard`` task each); publish tokens per source and waste."""
     out = run_shard_stage(ctx, PACK, encode_shard, cfg, upstream, tokenizer_dir=str(tokenizer.root))
-    stats = out.read_stats() or {}
-    slots = stats.get("counters", {}).get("sequences", 0) * cfg.seq_len
-    waste = 100.0 * stats.get("counters", {}).get("pad_tokens", 0) / slots if slots else 0.0
-    ctx.tracker.log_metrics(stats["mlflow_run_id"], {"packing_waste_pct": waste})
+    record = published(out)
+    slots = record.stats.counters.get("sequences", 0) * cfg.seq_len
+    waste = 100.0 * record.stats.counters.get("pad_tokens", 0) / slots if slots else 0.0
+    ctx.tracker.log_metrics(record.mlflow_run_id, {"packing_waste_pct": waste})
     return out
 
 
@@ -86,7 +86,7 @@ def pretrain_stage(ctx: RunContext, model: ModelConfig, cfg: PretrainConfig, pac
         # Prefixed: HF's MLflowCallback logs TrainingArguments and the model config unprefixed into this
         # same run, and MLflow refuses a param logged twice with different values.
         params={f"model.{k}": v for k, v in flatten_params(model).items()} | {f"pretrain.{k}": v for k, v in flatten_params(cfg).items()},
-        digest=f"{config_digest(job)}:{(packed.read_stats() or {}).get('output_digest', '')}:{tokenizer_digest(tokenizer.root)}",
+        digest=f"{config_digest(job)}:{published(packed).output_digest}:{tokenizer_digest(tokenizer.root)}",
         registered_model=cfg.registered_model,
         description="Base models pretrained by liandan's train_base_model flow.",
         upstream=packed,

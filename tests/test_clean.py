@@ -393,15 +393,15 @@ def test_clean_shard_task_writes_kept_and_rejected_and_skips_a_finished_shard(tm
     write_shard(shard, [make_doc(f"https://example.com/{i}", t) for i, t in enumerate(texts)])
     out = tmp_path / "clean"
     stats = clean_shard.fn(str(shard), str(out), CFG)
-    assert (stats["docs_in"], stats["docs_kept"]) == (3, 1)
-    assert stats["rejected_by_reason"] == {"spam_game": 1, "too_short": 1}
+    assert (stats.docs_in, stats.docs_kept) == (3, 1)
+    assert stats.rejected_by_reason == {"spam_game": 1, "too_short": 1}
     kept = read_shard(out / "part-00000.parquet")
     assert None not in kept[0]["signals"].values()
     assert kept[0]["text"] == texts[0].strip() and kept[0]["lang"] == "zh" and kept[0]["signals"]["n_lines"] == 7
     rejected = read_shard(StageDir(out).rejected("part-00000.parquet"))
     assert [(r["stage"], r["reason"]) for r in rejected] == [("clean", "too_short"), ("clean", "spam_game")]
     again = clean_shard.fn(str(shard), str(out), CFG)
-    assert again["counters"]["shards_skipped"] == 1
+    assert again.counters["shards_skipped"] == 1
 
 
 def test_vendored_stop_words_are_stopwords_iso():

@@ -603,13 +603,13 @@ def test_crawl_commits_shards_and_skips_when_done(tmp_path):
         server.shutdown()
         server.server_close()
     rows = stage_rows(out)
-    assert part.stats["docs_kept"] == 40 and len(rows) == part.stats["docs_in"] == len({r["url"] for r in rows})
+    assert part.stats.docs_kept == 40 and len(rows) == part.stats.docs_in == len({r["url"] for r in rows})
     from tasks.store import read_shard
 
     sizes = [(len(read_shard(out.shard(n))), len(read_shard(out.rejected(n)))) for n in part.shards]
     assert all(k <= 10 and r <= 10 and (k == 10 or r == 10) for k, r in sizes[:-1])  # each shard committed when full
-    assert sum(k for k, _ in sizes) == 40 and sum(r for _, r in sizes) == part.stats["docs_rejected"] == 161
-    assert again.stats["counters"]["stage_skipped"] == 1 and again.shards == part.shards
+    assert sum(k for k, _ in sizes) == 40 and sum(r for _, r in sizes) == part.stats.docs_rejected == 161
+    assert again.stats.counters["stage_skipped"] == 1 and again.shards == part.shards
     assert server.hits["/gen/0"] == 1  # the rerun fetched nothing
 
 
@@ -628,7 +628,7 @@ def test_requests_answered_but_not_stored_stay_within_concurrency(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-    assert part.stats["docs_kept"] == 24
+    assert part.stats.docs_kept == 24
     assert 1 <= server.max_unstored <= cfg.concurrency
 
 
@@ -691,9 +691,9 @@ def test_sigkilled_crawl_resumes_without_refetching_or_duplicating(tmp_path):
     assert len(refetched) <= cfg.concurrency
     assert all(n == 1 for p, n in second_hits.items() if p.startswith("/wait/"))
     rows = stage_rows(out)
-    assert len(rows) == len({r["url"] for r in rows}) == part.stats["docs_in"]  # nothing duplicated
+    assert len(rows) == len({r["url"] for r in rows}) == part.stats.docs_in  # nothing duplicated
     assert {r["url"] for r in rows} == expected  # nothing lost
-    assert part.stats["docs_kept"] == 150 and part.stats["counters"]["crawl_sessions"] == 2
+    assert part.stats.docs_kept == 150 and part.stats.counters["crawl_sessions"] == 2
     kept = [r for p in out.shards() for r in __import__("tasks.store", fromlist=["read_shard"]).read_shard(p)]
     assert {r["meta"]["warc_file"] for r in kept} == {"crawl-00000.warc.gz", "crawl-00001.warc.gz"}
     for row in kept:  # every kept row's body is in the WARC of the session that fetched it

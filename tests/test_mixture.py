@@ -172,25 +172,25 @@ def test_plan_and_mix_shards_balance_resume_and_replan(tmp_path):
     summary = plan_mixture_task.fn(shards, str(out), cfg)
     assert summary.skipped is False and (out / PLAN_FILE).exists()
     stats = [mix_shard.fn(p, str(out), cfg) for p in shards]
-    assert sum(s["docs_in"] for s in stats) == len(docs)
-    assert all(s["docs_kept"] + s["docs_rejected"] == s["docs_in"] for s in stats)
-    assert sum(s["docs_rejected"] for s in stats) == sum(s["rejected_by_reason"].get("mixture_downsampled", 0) for s in stats) > 0
+    assert sum(s.docs_in for s in stats) == len(docs)
+    assert all(s.docs_kept + s.docs_rejected == s.docs_in for s in stats)
+    assert sum(s.docs_rejected for s in stats) == sum(s.rejected_by_reason.get("mixture_downsampled", 0) for s in stats) > 0
     kept = [row for p in StageDir(out).shards() for row in read_shard(p)]
     rejected = [row for p in StageDir(out).rejected_shards() for row in read_shard(p)]
     assert all(r["mix_copies"] >= 1 for r in kept)
     assert {r["detail"] for r in rejected} <= {"news", "forum", "shop"} and all(r["reason"] == "mixture_downsampled" for r in rejected)
     mixed = sum(len(r["text"]) * r["mix_copies"] for r in kept)
-    assert mixed == sum(s["counters"]["chars_mixed"] for s in stats) == pytest.approx(40_000, rel=0.02)
+    assert mixed == sum(s.counters["chars_mixed"] for s in stats) == pytest.approx(40_000, rel=0.02)
     rows = {r["source"]: r for r in summary.table}
     assert rows["shop"]["epochs"] > 1 > rows["news"]["epochs"]  # T=3 lifts the small source, trims the big one
-    assert sum(s["counters"].get("copies.shop", 0) for s in stats) == rows["shop"]["copies"]
+    assert sum(s.counters.get("copies.shop", 0) for s in stats) == rows["shop"]["copies"]
 
     again = plan_mixture_task.fn(shards, str(out), cfg)
     assert again.skipped is True and again.table == summary.table
-    assert all(mix_shard.fn(p, str(out), cfg)["counters"]["shards_skipped"] == 1 for p in shards)
+    assert all(mix_shard.fn(p, str(out), cfg).counters["shards_skipped"] == 1 for p in shards)
     replanned = plan_mixture_task.fn(shards, str(out), cfg.model_copy(update={"seed": 1}))
     assert replanned.skipped is False
-    assert not any("shards_skipped" in mix_shard.fn(p, str(out), cfg.model_copy(update={"seed": 1}))["counters"] for p in shards)
+    assert not any("shards_skipped" in mix_shard.fn(p, str(out), cfg.model_copy(update={"seed": 1})).counters for p in shards)
     plan_rows = pq.read_table(out / PLAN_FILE)
     assert plan_rows.num_rows == len(docs) and set(plan_rows.column_names) >= {"id", "source", "copies"}
 

@@ -532,8 +532,8 @@ def test_ocr_shard_task_writes_kept_and_rejected(tmp_path):
     shard = tmp_path / "extract" / "part-00000.parquet"
     write_shard(shard, docs)
     stats = ocr_shard.fn(str(shard), str(tmp_path / "ocr"), OcrConfig(), str(tmp_path / "crawl" / "warc"))
-    assert (stats["docs_in"], stats["docs_kept"], stats["docs_rejected"]) == (3, 2, 1)
-    assert stats["rejected_by_reason"] == {"missing_bytes": 1}
+    assert (stats.docs_in, stats.docs_kept, stats.docs_rejected) == (3, 2, 1)
+    assert stats.rejected_by_reason == {"missing_bytes": 1}
     out = StageDir(tmp_path / "ocr")
     assert [d["text"] for d in read_shard(out.shard("part-00000.parquet"))] == [gold("report.pdf"), "正文"]
     assert read_shard(out.rejected("part-00000.parquet"))[0]["reason"] == "missing_bytes"

@@ -433,15 +433,15 @@ def test_train_then_score_tasks(clean_dir, tmp_path, chat_server, monkeypatch):
     shard = StageDir(clean_dir).shards()[0]
     stage = tmp_path / "quality"
     stats = score_shard.fn(str(shard), str(stage), cfg, out.model_dir)
-    assert stats["docs_in"] == 3 and stats["docs_kept"] + stats["docs_rejected"] == 3
-    assert stats["quality_model"] == QualityModel.load(Path(out.model_dir)).tag
+    assert stats.docs_in == 3 and stats.docs_kept + stats.docs_rejected == 3
+    tag = QualityModel.load(Path(out.model_dir)).tag
     rows = read_shard(StageDir(stage).shards()[0])
-    assert all(r["quality_tier"] in LABELS and r["quality_model"] == stats["quality_model"] for r in rows)
+    assert rows and all(r["quality_tier"] in LABELS and r["quality_model"] == tag for r in rows)
     scores, tiers = read_scores([*StageDir(stage).shards(), *StageDir(stage).rejected_shards()])
     assert len(scores) == len(tiers) == 3
-    assert score_shard.fn(str(shard), str(stage), cfg, out.model_dir)["counters"]["shards_skipped"] == 1
+    assert score_shard.fn(str(shard), str(stage), cfg, out.model_dir).counters["shards_skipped"] == 1
     rerouted = score_shard.fn(str(shard), str(stage), cfg.model_copy(update={"high_action": "reject"}), out.model_dir)
-    assert "shards_skipped" not in rerouted["counters"]  # a routing change redoes the shard
+    assert "shards_skipped" not in rerouted.counters  # a routing change redoes the shard
 
 
 # ---------------------------------------------------------------- report

@@ -43,7 +43,7 @@ INPUT_ONLY_SETTINGS = frozenset({"inputs", "input_format", "text_field", "id_fie
 class CrawlPart:
     """What one crawl-stage task made: its stats and the shards it committed (the flow prunes every other shard)."""
 
-    stats: dict
+    stats: ShardStats
     shards: list[str] = field(default_factory=list)
     label: str = ""
 
@@ -101,7 +101,7 @@ def read_input(out: StageDir, chunk: InputChunk, cfg: CrawlConfig, shard_docs: i
     if done is not None and all(out.marker(n).exists() for n in done["shards"]):
         stats = ShardStats.from_dict(done["stats"])
         stats.counters = {**stats.counters, "inputs_skipped": 1}
-        return CrawlPart(stats.to_dict(), done["shards"], chunk.name)
+        return CrawlPart(stats, done["shards"], chunk.name)
     clear_done(out.root, done_name)
     prefix = f"{chunk.key}-"
     remove_shards(out, [p.name for p in out.root.glob(f"part-{prefix}*.parquet")])  # a killed read's partial shards
@@ -128,7 +128,7 @@ def read_input(out: StageDir, chunk: InputChunk, cfg: CrawlConfig, shard_docs: i
     stats.counters = counters
     stats.seconds = time.perf_counter() - started
     write_done(out.root, digest, {"stats": stats.to_dict(), "shards": writer.names, "input": chunk.url}, done_name)
-    return CrawlPart(stats.to_dict(), writer.names, chunk.name)
+    return CrawlPart(stats, writer.names, chunk.name)
 
 
 def crawl_seeds(out: StageDir, cfg: CrawlConfig, shard_docs: int) -> CrawlPart:
@@ -138,7 +138,7 @@ def crawl_seeds(out: StageDir, cfg: CrawlConfig, shard_docs: int) -> CrawlPart:
     if done is not None and all(out.marker(n).exists() for n in done["shards"]):
         stats = ShardStats.from_dict(done["stats"])
         stats.counters = {**stats.counters, "stage_skipped": 1}
-        return CrawlPart(stats.to_dict(), done["shards"], "seeds")
+        return CrawlPart(stats, done["shards"], "seeds")
     clear_done(out.root, CRAWL_DONE)
     frontier = out.root / FRONTIER_FILE
     owner = out.root / "_frontier_digest"
@@ -153,7 +153,7 @@ def crawl_seeds(out: StageDir, cfg: CrawlConfig, shard_docs: int) -> CrawlPart:
     stats = crawl_to_shards(cfg, out, shard_docs, frontier, out.root / WARC_DIR)
     names = sorted(p.name for p in out.shards() if CRAWL_SHARD.match(p.name))
     write_done(out.root, digest, {"stats": stats.to_dict(), "shards": names}, CRAWL_DONE)
-    return CrawlPart(stats.to_dict(), names, "seeds")
+    return CrawlPart(stats, names, "seeds")
 
 
 def read_progress(out_dir: str | Path) -> dict | None:
@@ -181,7 +181,7 @@ def combine_parts(out: StageDir, parts: list[CrawlPart]) -> ShardStats:
     """Return the stage's stats, summed over its tasks, after removing every shard no task made (a dropped input's)."""
     total = ShardStats()
     for part in parts:
-        total = total.add(ShardStats.from_dict(part.stats))
+        total = total.add(part.stats)
     out.prune({name for part in parts for name in part.shards})
     return total
 

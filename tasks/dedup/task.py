@@ -17,7 +17,7 @@ redoes the filtered shards.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,7 +26,7 @@ from prefect import task
 
 from tasks.dedup.config import DedupConfig
 from tasks.dedup.stage import STAGE, DuplicateFilter, Signatures, Signer, cluster, duplicate_rows, signature_digest
-from tasks.steps import process_shard
+from tasks.steps import ShardStats, process_shard
 from tasks.store import StageDir, clear_done, config_digest, file_digest, parquet_metadata, read_done, stage_digest, write_done, write_parquet
 
 SIGNATURES_DIR = "_signatures"
@@ -55,6 +55,40 @@ class SignedShard:
     seconds: float
 
 
+@dataclass(frozen=True)
+class ClusterCounts:
+    """What clustering every shard's signatures found (or found already found): the stage's ``cluster.*`` counters.
+
+    Its fields but ``skipped`` and ``seconds``, in this order, are the done-record ``_duplicates.done.json``.
+    """
+
+    docs: int
+    shards: int
+    unsigned: int  # documents too short to sign: never near duplicates
+    clusters: int  # groups with at least one duplicate removed
+    exact_duplicate: int  # rows the shards will reject as exact duplicates
+    near_duplicate: int  # rows the shards will reject as near duplicates
+    candidate_pairs: int  # LSH band collisions verified
+    verified_pairs: int  # candidate pairs above the Jaccard threshold
+    kept_for_shared_id: int  # duplicates kept because their id is also a kept document's id (see duplicate_rows)
+    cross_shard: int  # duplicates whose kept document lies in another shard
+    skipped: bool = False  # found already written for the same signatures and config
+    seconds: float = 0.0
+
+    def record(self) -> dict[str, int]:
+        """Return the counts as the done-record stores them."""
+        return {k: v for k, v in asdict(self).items() if k not in ("skipped", "seconds")}
+
+    @classmethod
+    def from_record(cls, record: dict, seconds: float = 0.0) -> ClusterCounts:
+        """Return the counts a done-record holds, marked as skipped."""
+        return cls(**{k: int(record[k]) for k in cls.__dataclass_fields__ if k not in ("skipped", "seconds")}, skipped=True, seconds=seconds)
+
+    def counters(self) -> dict[str, int]:
+        """Return the counts as integer counters for the stage's stats (the docs and shards are the stage's own)."""
+        return {f"cluster.{k}": int(v) for k, v in asdict(self).items() if k not in ("docs", "shards", "skipped", "seconds")}
+
+
 @task(name="sign_shard")
 def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> SignedShard:
     """Return what writing one shard's signature rows to ``<out_dir>/_signatures/<shard>`` made."""
@@ -77,7 +111,7 @@ def sign_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> SignedShard:
 
 
 @task(name="cluster_duplicates")
-def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | None = None) -> dict:
+def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | None = None) -> ClusterCounts:
     """Return the counts of clustering every shard's signatures into ``<out_dir>/_duplicates.parquet``.
 
     Args:
@@ -103,26 +137,29 @@ def cluster_duplicates(out_dir: str, cfg: DedupConfig, shard_names: list[str] | 
     record = done_record_name(DUPLICATES_FILE)
     done = read_done(root, digest, name=record)
     if done is not None and target.exists():
-        return {**done, "skipped": 1, "seconds": 0.0}
+        return ClusterCounts.from_record(done)
     clear_done(root, name=record)
     sig = Signatures.concat([Signatures.from_table(pq.read_table(p), cfg) for p in paths], cfg)
     clusters = cluster(sig, cfg)
     rows = duplicate_rows(sig, clusters)
     found = clusters.counts()
-    counts = {
-        "docs": len(sig),
-        "shards": len(paths),
-        "unsigned": int((sig.key_chars == 0).sum()),
-        **found,
-        # what the shards will reject: a row whose id is also a kept document's id stays (see duplicate_rows)
-        "exact_duplicate": sum(1 for r in rows if r["reason"] == "exact_duplicate"),
-        "near_duplicate": sum(1 for r in rows if r["reason"] == "near_duplicate"),
-        "kept_for_shared_id": found["exact_duplicate"] + found["near_duplicate"] - len(rows),
-        "cross_shard": sum(1 for r in rows if r["shard"] != r["kept_shard"]),
-    }
     write_parquet(target, pa.Table.from_pylist(rows, schema=DUPLICATE_SCHEMA), {"inputs_digest": digest})
-    write_done(root, digest, counts, name=record)
-    return {**counts, "skipped": 0, "seconds": round(time.perf_counter() - started, 6)}
+    counts = ClusterCounts(
+        docs=len(sig),
+        shards=len(paths),
+        unsigned=int((sig.key_chars == 0).sum()),
+        clusters=found["clusters"],
+        # what the shards will reject: a row whose id is also a kept document's id stays (see duplicate_rows)
+        exact_duplicate=sum(1 for r in rows if r["reason"] == "exact_duplicate"),
+        near_duplicate=sum(1 for r in rows if r["reason"] == "near_duplicate"),
+        candidate_pairs=found["candidate_pairs"],
+        verified_pairs=found["verified_pairs"],
+        kept_for_shared_id=found["exact_duplicate"] + found["near_duplicate"] - len(rows),
+        cross_shard=sum(1 for r in rows if r["shard"] != r["kept_shard"]),
+        seconds=round(time.perf_counter() - started, 6),
+    )
+    write_done(root, digest, counts.record(), name=record)
+    return counts
 
 
 def done_record_name(output: str) -> str:
@@ -141,9 +178,9 @@ def read_duplicates(path: Path, shard: str) -> DuplicateFilter:
 
 
 @task(name="dedup_shard")
-def dedup_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> dict:
+def dedup_shard(in_path: str, out_dir: str, cfg: DedupConfig) -> ShardStats:
     """Return the stats of removing one shard's duplicates, as found by ``cluster_duplicates``."""
     out = StageDir(Path(out_dir))
     duplicates_path = out.root / DUPLICATES_FILE
     step = read_duplicates(duplicates_path, Path(in_path).name)
-    return process_shard(STAGE, [step], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(duplicates_path)}").to_dict()
+    return process_shard(STAGE, [step], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(duplicates_path)}")

@@ -18,7 +18,7 @@ from prefect import task
 from tasks.mixture.config import MixtureConfig
 from tasks.mixture.plan import PLAN_FILE, MixturePlan, plan_mixture, read_shard_plan
 from tasks.mixture.stage import STAGE, MixtureFilter
-from tasks.steps import process_shard
+from tasks.steps import ShardStats, process_shard
 from tasks.store import StageDir, config_digest, file_digest
 
 
@@ -29,9 +29,9 @@ def plan_mixture_task(shards: list[str], out_dir: str, cfg: MixtureConfig) -> Mi
 
 
 @task(name="mix_shard")
-def mix_shard(in_path: str, out_dir: str, cfg: MixtureConfig) -> dict:
+def mix_shard(in_path: str, out_dir: str, cfg: MixtureConfig) -> ShardStats:
     """Return the stats of applying the mixture plan to one shard: kept with ``mix_copies``, or rejected ``mixture_downsampled``."""
     out = StageDir(Path(out_dir))
     plan_path = out.root / PLAN_FILE
     ids, copies = read_shard_plan(plan_path, Path(in_path).name)
-    return process_shard(STAGE, [MixtureFilter(ids, copies)], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(plan_path)}").to_dict()
+    return process_shard(STAGE, [MixtureFilter(ids, copies)], Path(in_path), out, f"{config_digest(cfg)}:{file_digest(plan_path)}")

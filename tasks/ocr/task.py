@@ -8,14 +8,14 @@ from prefect import task
 
 from tasks.ocr.config import OcrConfig
 from tasks.ocr.stage import build_steps
-from tasks.steps import cached_steps, process_shard
+from tasks.steps import ShardStats, cached_steps, process_shard
 from tasks.store import StageDir, config_digest
 
 STAGE = "ocr"
 
 
 @task(name="ocr_shard")
-def ocr_shard(in_path: str, out_dir: str, cfg: OcrConfig, warc_dir: str) -> dict:
+def ocr_shard(in_path: str, out_dir: str, cfg: OcrConfig, warc_dir: str) -> ShardStats:
     """Return the stats of reading one shard's PDFs and images into text (other records pass through).
 
     Args:
@@ -24,4 +24,4 @@ def ocr_shard(in_path: str, out_dir: str, cfg: OcrConfig, warc_dir: str) -> dict
     digest = config_digest(cfg)
     # the engine inside loads lazily, at the first page to OCR, and then serves every later shard of this worker
     steps = cached_steps(f"{STAGE}:{digest}:{warc_dir}", lambda: build_steps(cfg, Path(warc_dir) if warc_dir else None))
-    return process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), digest).to_dict()
+    return process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), digest)

@@ -28,7 +28,7 @@ from tasks.quality.stage import STAGE, build_steps
 from tasks.quality.train import collect_examples, fit_reference_lm, train_classifier
 from tasks.records import write_jsonl
 from tasks.results import TrainResult
-from tasks.steps import cached_steps, process_shard
+from tasks.steps import ShardStats, cached_steps, process_shard
 from tasks.store import StageDir, atomic_write_json, clear_done, file_digest, read_done, stage_digest, write_done
 
 # Fields that change what a scored shard holds; the others only change training (which makes a new model digest).
@@ -47,15 +47,14 @@ def scoring_digest(cfg: QualityConfig, model: QualityModel) -> str:
 
 
 @task(name="score_quality_shard")
-def score_shard(in_path: str, out_dir: str, cfg: QualityConfig, model_dir: str) -> dict:
-    """Return the stats of scoring and routing one shard with the model saved in ``model_dir``."""
+def score_shard(in_path: str, out_dir: str, cfg: QualityConfig, model_dir: str) -> ShardStats:
+    """Return the stats of scoring and routing one shard with the model saved in ``model_dir`` (each row names its tag)."""
     model = QualityModel.load(Path(model_dir))  # milliseconds, and it checks the weights against their digest
     digest = scoring_digest(cfg, model)
     # the featurizer (jieba's dictionary, ~1 s) loads at the first document to score and then serves every later
     # shard of this worker with the same model and routing
     steps = cached_steps(f"{STAGE}:{digest}", lambda: build_steps(cfg, model))
-    stats = process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), digest)
-    return {**stats.to_dict(), "quality_model": model.tag}
+    return process_shard(STAGE, steps, Path(in_path), StageDir(Path(out_dir)), digest)
 
 
 def training_inputs_digest(cfg: QualityConfig, weak_label_dirs: list[str]) -> str:

@@ -34,6 +34,6 @@ def train_tokenizer_task(shards: list[str], out_dir: str, cfg: TokenizerConfig, 
 
 
 @task(name="encode_shard")
-def encode_shard(in_path: str, out_dir: str, tokenizer_dir: str, cfg: PackConfig) -> dict:
+def encode_shard(in_path: str, out_dir: str, tokenizer_dir: str, cfg: PackConfig) -> ShardStats:
     """Return the stats of encoding one shard and packing it into training sequences."""
-    return encode_pack_shard(Path(in_path), StageDir(Path(out_dir)), Path(tokenizer_dir), cfg).to_dict()
+    return encode_pack_shard(Path(in_path), StageDir(Path(out_dir)), Path(tokenizer_dir), cfg)
