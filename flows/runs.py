@@ -210,11 +210,6 @@ def publish_stage(
     return record
 
 
-def shard_stats(result: ShardStats | dict) -> ShardStats:
-    """Return a shard task's stats: a ``ShardStats``, or the stats dict a task not yet typed (``deid_shard``) returns."""
-    return result if isinstance(result, ShardStats) else ShardStats.from_dict(result)
-
-
 def run_shard_stage(
     ctx: RunContext,
     stage: str,
@@ -243,7 +238,7 @@ def run_shard_stage(
         futures = shard_task.map(in_path=[str(p) for p in shards], out_dir=unmapped(str(out.root)), cfg=unmapped(cfg), **extra)
         total = ShardStats(counters=dict(prepared))
         for future in futures:
-            total = total.add(shard_stats(future.result()))
+            total = total.add(future.result())
         total.counters["wall_ms"] = int((time.perf_counter() - started) * 1000)
         publish_stage(ctx, stage, child, total, cfg, out.shards(), upstream.root.name)
     except BaseException:

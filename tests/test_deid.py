@@ -233,11 +233,11 @@ def test_deid_shard_task_writes_masked_text_and_counts(tmp_path):
     write_shard(shard, [make_doc("https://a.example/1", "电话13800138000"), make_doc("https://a.example/2", "无")])
     out = tmp_path / "deid"
     stats = deid_shard.fn(str(shard), str(out), NO_NAMES)
-    assert (stats["docs_in"], stats["docs_kept"], stats["counters"]) == (2, 2, {"pii.phone": 1, "pii_docs": 1})
+    assert (stats.docs_in, stats.docs_kept, stats.counters) == (2, 2, {"pii.phone": 1, "pii_docs": 1})
     kept = read_shard(out / "part-00000.parquet")
     assert [d["text"] for d in kept] == ["电话<PHONE>", "无"]
     assert kept[0]["pii_counts"]["phone"] == 1 and read_shard(StageDir(out).rejected("part-00000.parquet")) == []
-    assert deid_shard.fn(str(shard), str(out), NO_NAMES)["counters"]["shards_skipped"] == 1
+    assert deid_shard.fn(str(shard), str(out), NO_NAMES).counters["shards_skipped"] == 1
 
 
 def test_config_rejects_unknown_fields_bad_choices_and_out_of_bounds():
