@@ -43,7 +43,7 @@ class TokenizerConfig(BaseModel):
         default_factory=list,
         max_length=1000,
         description="Strings added whole to the vocabulary, one token each, and kept in decoded text (decoding drops special tokens, so a "
-        "tag a reward reads must be one of these): e.g. the reasoning format's <think>, </think>, <answer>, </answer>, 6–9 byte tokens each otherwise.",
+        "tag a reward reads must be one of these): e.g. the reasoning format's `<think>`, `</think>`, `<answer>`, `</answer>`, 6–9 byte tokens each otherwise.",
     )
 
     @property
