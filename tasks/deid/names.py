@@ -209,11 +209,8 @@ class NameFinder:
                 continue
             for m in _LABELLED_NAME.finditer(text):
                 name = m.group(1)
-                if name in _NOT_NAMES or name.endswith(_ORG_END) or name in self.allow or is_anonymous(name):
-                    continue
-                if _NICKNAME.fullmatch(name) or is_public(text, m.start(1), m.end(1)) or name.startswith(_ROLE_WORDS):
-                    continue
-                found.append((i, name, text[m.start(1) : m.end(1) + 4]))
+                if not self._not_a_name(text, m.start(1), m.end(1)):
+                    found.append((i, name, text[m.start(1) : m.end(1) + 4]))
         out: list[set[str]] = [set() for _ in texts]
         for (i, name, seen), kinds in zip(found, self.tagger.char_kinds([s for _, _, s in found])):
             if not _NOT_NAME_KINDS.intersection(kinds[: len(name)]):
@@ -242,13 +239,18 @@ class NameFinder:
             n = 0
             while at + n < len(kinds) and kinds[at + n] == "PER":
                 n += 1
-            name = texts[i][start : start + n]
-            if not 2 <= n <= 4 or name in _NOT_NAMES or name.endswith(_ORG_END) or name in self.allow or is_anonymous(name):
-                continue
-            if _NICKNAME.fullmatch(name) or name.startswith(_ROLE_WORDS) or is_public(texts[i], start, start + n):
-                continue
-            names.append((i, name))
+            if 2 <= n <= 4 and not self._not_a_name(texts[i], start, start + n):
+                names.append((i, texts[i][start : start + n]))
         return names
+
+    def _not_a_name(self, text: str, start: int, end: int) -> bool:
+        """Whether the field value (or glued name) ``text[start:end]`` names no private person: a refusal or
+        placeholder (本人, 不详), a department or shop (…部, …公司), allowed, anonymous (王女士), a nickname, a role
+        word, or public."""
+        name = text[start:end]
+        if name in _NOT_NAMES or name.endswith(_ORG_END) or name in self.allow or is_anonymous(name):
+            return True
+        return bool(_NICKNAME.fullmatch(name)) or name.startswith(_ROLE_WORDS) or is_public(text, start, end)
 
     def _private(self, text: str, start: int, end: int, triggers: list[tuple[int, int]]) -> bool:
         name = text[start:end]

@@ -16,7 +16,7 @@ from typing import Literal, get_args
 
 from tasks.clean.config import SPAM_CATEGORIES
 from tasks.quality.config import QualityConfig, StrictConfig
-from tasks.quality.model import QualityModel, quality_scores, tier_of
+from tasks.quality.model import QualityModel, tier_of
 from tasks.records import Doc, Reject
 from tasks.steps import Step
 
