@@ -14,7 +14,12 @@ with the evaluation stage's own functions (``tasks.evaluate``), every model it f
   (``make_problems(N, seed=0, level="curriculum")`` minus every question SFT's files and GRPO's generated set hold);
 - distillation: the side-by-side of its summary (teacher, student, baseline: eval perplexity on the held-out
   instruction conversations);
-- GRPO: the reward series of its summary (first, last, mean; reward std).
+- GRPO: the reward series of its summary (first, last, mean; reward std), and for every chat model the signal its
+  accuracy reward would give GRPO (``reward_signal``): on GRPO's own training problems, sampled as GRPO samples
+  (``num_generations`` a problem, its temperature and completion length), the share of completions the reward pays,
+  the share of groups whose rewards differ (the only ones with an advantage), and the share of paid completions
+  whose chain is right (``chain_score`` 1: the question's operands, true equations, the answer its result) — a paid
+  answer after a wrong chain teaches the policy nothing it can repeat.
 
 Nothing here was tuned on the held-out sets: the recipe's sizes were chosen on the pretraining loss, the SFT
 split's loss and GRPO's training rewards.
@@ -86,11 +91,36 @@ def held_out_curriculum(run_dir: Path, n: int) -> list:
     return [p for p in make_problems(n, seed=0, level="curriculum") if p.question not in seen]
 
 
+def reward_signal(model, tokenizer, grpo) -> dict:
+    """Return what GRPO's accuracy reward pays ``model`` on GRPO's training problems, sampled as GRPO samples them."""
+    from tasks.train.arithmetic import to_prompt
+    from tasks.train.config import GenerationSettings
+    from tasks.train.generation import generate_texts
+    from tasks.train.rewards import accuracy_reward, chain_score
+
+    problems = make_problems(grpo.num_problems, grpo.problem_seed, grpo.problem_level)
+    sampling = GenerationSettings(
+        max_new_tokens=grpo.max_completion_length, temperature=grpo.temperature, num_return_sequences=grpo.num_generations, batch_size=16, seed=grpo.seed
+    )
+    groups = generate_texts(model, tokenizer, [to_prompt(p) for p in problems], sampling)
+    paid = mixed = chain = 0
+    for problem, group in zip(problems, groups, strict=True):
+        rewards = accuracy_reward(group, answer=[problem.answer] * len(group))
+        paid += sum(rewards)
+        mixed += 0 < sum(rewards) < len(group)
+        chain += sum(r == 1.0 and chain_score(problem.question, c) == 1.0 for r, c in zip(rewards, group))
+    completions = len(problems) * grpo.num_generations
+    return {"paid": paid / completions, "groups_with_signal": mixed / len(problems), "paid_with_right_chain": chain / paid if paid else 0.0}
+
+
 def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None = None, extra: dict[str, Path] | None = None) -> dict:
     """Return every figure of the run: the pretraining curve, per-model metrics, the distillation side-by-side, GRPO's rewards."""
     cfg = EvalConfig(cpu_threads=threads)
     texts = read_texts(resolve_data_path(cfg.heldout_path))
+    from flows.recipe import load_recipe
+
     problems = held_out_curriculum(run_dir, n_problems)
+    grpo = load_recipe(resolve_data_path("recipes/demo.yaml")).grpo
     previous = set_threads(threads)
     out: dict = {"run": str(run_dir), "problems": len(problems), "pretrain_curve": pretrain_curve(run_dir), "checkpoints": {}, "models": {}}
     try:
@@ -103,6 +133,8 @@ def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None
             model, tokenizer = load_model_and_tokenizer(model_dir)
             metrics = {"ppl.heldout": text_perplexity(model, tokenizer, texts, cfg.max_length, cfg.batch_size).ppl}
             arith, samples = arithmetic_metrics(model, tokenizer, problems, cfg)
+            if name in ("sft", "dpo", "grpo"):  # the chat models: what GRPO's accuracy reward would see from each
+                arith |= {f"grpo_signal.{k}": v for k, v in reward_signal(model, tokenizer, grpo).items()}
             out["models"][name] = metrics | arith | {"seconds": time.perf_counter() - started, "samples": samples[:3]}
             print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in (metrics | arith).items()), flush=True)
     finally:
@@ -125,7 +157,7 @@ def markdown(result: dict) -> str:
         lines.append("|---" * len(result["pretrain_curve"][0]) + "|")
         lines += [f"| {r['step']} | " + " | ".join(f"{v:.1f}" for k, v in r.items() if k != "step") + " |" for r in result["pretrain_curve"]]
     lines += ["", "| checkpoint | ppl.heldout |", "|---|---|"] + [f"| {k} | {v['ppl.heldout']:.1f} |" for k, v in result["checkpoints"].items()]
-    keys = ["ppl.heldout", "arith.greedy", "arith.cot", "arith.self_consistency", "gen.format_rate"]
+    keys = ["ppl.heldout", "arith.greedy", "arith.cot", "arith.self_consistency", "gen.format_rate", "grpo_signal.paid", "grpo_signal.groups_with_signal", "grpo_signal.paid_with_right_chain"]
     lines += ["", "| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in keys) + " |" for name, m in result["models"].items()]
     if "distill" in result:

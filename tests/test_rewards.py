@@ -173,10 +173,10 @@ def test_generated_solutions_score_full_marks():
 def test_the_registry_names_every_reward_once_with_one_weight():
     from tasks.train.rewards import REWARDS, RewardWeights
 
-    assert list(REWARDS) == ["accuracy_reward", "format_reward", "language_reward"]  # the names TRL logs: rewards/<name>/mean
+    assert list(REWARDS) == ["accuracy_reward", "format_reward", "language_reward", "chain_reward"]  # the names TRL logs: rewards/<name>/mean
     assert list(RewardWeights().weights()) == list(REWARDS)
-    assert RewardWeights().weights() == {"accuracy_reward": 1.0, "format_reward": 0.5, "language_reward": 0.25}
-    assert list(RewardWeights(language_weight=0).active()) == ["accuracy_reward", "format_reward"]
+    assert RewardWeights().weights() == {"accuracy_reward": 1.0, "format_reward": 0.5, "language_reward": 0.25, "chain_reward": 0.0}
+    assert list(RewardWeights(language_weight=0).active()) == ["accuracy_reward", "format_reward"]  # the chain reward is off by default
     with pytest.raises(ValueError, match="at least one of"):
         RewardWeights(accuracy_weight=0, format_weight=0, language_weight=0)
 
@@ -194,3 +194,36 @@ def test_weighted_reward_is_none_only_when_no_active_reward_scores():
     texts = ["<answer>21</answer>", "<answer>20</answer>", "<answer>21</answer>"]
     assert weighted_reward(texts, accuracy_only, answer=["21", "21", "?"]) == [1.0, 0.0, None]
     assert weighted_reward(texts, RewardWeights(), answer=["21", "21", "?"]) == [pytest.approx(1.2), pytest.approx(0.2), pytest.approx(0.2)]
+
+
+def test_the_chain_reward_pays_the_reasoning_not_a_lucky_answer():
+    from tasks.train.rewards import chain_reward
+
+    problems = make_problems(70, seed=0, level="curriculum")  # every curriculum template, a third in Chinese numerals
+    prompts = [to_messages(p)[:2] for p in problems]
+    replies = [to_messages(p)[2]["content"] for p in problems]
+    assert chain_reward(replies, prompts=prompts) == [1.0] * 70  # column steps (十位3+2+1=6) and 七是7 readings included
+    assert chain_reward(replies, prompts=None) == [None] * 70  # no question, nothing to check against
+    # 小明有5个橘子，小杰又给了小明6个: the same right answer after chains that are wrong in different ways
+    question = [[{"role": "user", "content": "小明有5个橘子，小杰又给了小明6个，现在小明有多少个橘子？"}]] * 5
+    chains = [
+        "<think>现在有5+6=11</think><answer>11</answer>",  # the reasoning: every check holds
+        "<think>现在有5+7=11</think><answer>11</answer>",  # 7 is not the question's; 5+7=11 is false
+        "<think>现在有4+7=11</think><answer>11</answer>",  # the right sum of numbers the question does not hold
+        "<think>现在有5+6=12</think><answer>11</answer>",  # a false step, and the answer is not its result
+        "<answer>11</answer>",  # no chain at all
+    ]
+    assert accuracy_reward(chains, answer=["11"] * 5) == [1.0] * 5
+    assert chain_reward(chains, prompts=question) == pytest.approx([1.0, 0.5, 2 / 3, 1 / 3, 0.0])
+
+
+def test_dpo_ranks_by_the_chain_reward_when_it_is_weighed():
+    from tasks.train.dpo import rank_pairs
+    from tasks.train.rewards import RewardWeights
+
+    prompt = [{"role": "user", "content": "小丽有4个气球，用掉3个，还剩多少个？"}]
+    samples = ["<think>还剩4-3=1</think><answer>1</answer>", "<think>还剩5-4=1</think><answer>1</answer>"]  # the same answer
+    tied, _ = rank_pairs([prompt], ["1"], [samples], 0.0, weights=RewardWeights())
+    assert tied == []  # accuracy, format and language cannot tell them apart
+    pairs, _ = rank_pairs([prompt], ["1"], [samples], 0.0, weights=RewardWeights(chain_weight=1.0))
+    assert [p["chosen"][0]["content"] for p in pairs] == [samples[0]] and [p["rejected"][0]["content"] for p in pairs] == [samples[1]]

@@ -143,7 +143,7 @@ def rank_pairs(prompts: list[list[dict]], answers: list[str], completions: list[
 
     pairs, skipped, scores = [], 0, []
     for prompt, answer, samples in zip(prompts, answers, completions, strict=True):
-        rewards = weighted_reward(samples, weights, answer=[answer] * len(samples))
+        rewards = weighted_reward(samples, weights, answer=[answer] * len(samples), prompts=[prompt] * len(samples))
         scored = [i for i, r in enumerate(rewards) if r is not None]
         scores.extend(rewards[i] for i in scored)
         if len(scored) < 2:

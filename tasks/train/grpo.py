@@ -191,7 +191,7 @@ def train_grpo(cfg: GRPOConfig, policy_dir: str, tokenizer_dir: str, output_dir:
         "steps": steps,
         "completions": steps * cfg.batch_size * cfg.grad_accum_steps,
         "rewards": rewards,
-        "reward_mean": {name: rewards.get(f"rewards/{name}/mean", {}).get("mean") for name in REWARD_NAMES},
+        "reward_mean": {name: rewards.get(f"rewards/{name}/mean", {}).get("mean") for name in cfg.active()},  # the rewards that scored
         "reward_std": rewards.get("reward_std", {}).get("mean"),
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,

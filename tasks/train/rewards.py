@@ -18,6 +18,11 @@ GRPOTrainer computes (a NaN-skipping weighted sum, unscorable rows marked apart)
   GRPO no advantage to learn from.
 - ``language_reward``: the share of Han characters among the letters written (1.0 for Chinese, lower for
   English or mixed text, 0.0 for no letters at all).
+- ``chain_reward``: a process reward for the reasoning itself, checked by rule from the question alone: the mean of
+  three shares — the first sum's operands that are numbers of the question, the chain's equations that are true,
+  and whether the answer is the chain's last result. A small policy's right answers are mostly luck after a wrong
+  chain (``benchmarks/demo_stages.py``'s ``grpo_signal``), which the accuracy reward pays and this one does not;
+  it reads the question from ``prompts`` (TRL passes them) and is None without one. Off by default (weight 0).
 """
 
 from __future__ import annotations
@@ -188,11 +193,68 @@ def language_reward(completions: list, **kwargs) -> list[float]:
     return rewards
 
 
+_EQUATION = re.compile(r"(\d+(?:[+\-]\d+)+)=(\d+)")  # 3+4=7, 十位3+2+1=6, 借1得12-7=5
+_COLUMN = re.compile(r"(\d+(?:[+\-]\d+)+)[:：][^。<]*?[;；]得(\d+)")  # 38+25：个位8+5=13，写3进1；十位3+2+1=6；得63
+_TERM = re.compile(r"[+\-]?\d+")
+
+
+def question_numbers(text: str) -> list[int]:
+    """Return the whole numbers a question states: its Chinese numerals first, then its Arabic numbers.
+
+    >>> question_numbers("小明有七个苹果，小红又给了小明12个，两人共有多少个？")
+    [7, 2, 12]
+    """
+    text = unicodedata.normalize("NFKC", text)
+    values = [chinese_number(run) for run in _CHINESE_RUN.findall(text)]
+    values += [int(n) for n in re.findall(r"\d+", _CHINESE_RUN.sub(" ", text))]
+    return [v for v in values if v is not None]
+
+
+def chain_score(question: str, text: str) -> float:
+    """Return the share-mean of a chain's three checks: operands from the question, true equations, answer = last result.
+
+    >>> chain_score("小明有5个橘子，小杰又给了小明6个，现在小明有多少个？", "<think>现在有5+6=11</think><answer>11</answer>")
+    1.0
+    >>> round(chain_score("小明有5个橘子，小杰又给了小明6个，现在小明有多少个？", "<think>现在有5+7=11</think><answer>12</answer>"), 3)
+    0.167
+    """
+    from collections import Counter
+
+    think = unicodedata.normalize("NFKC", text.split("</think>")[0])
+    # every claim the chain makes, a sum and its result, with where it starts and ends: 5+6=11, and 38+25：…；得63
+    claims = sorted((m.start(), m.end(), m.group(1), int(m.group(2))) for pattern in (_EQUATION, _COLUMN) for m in pattern.finditer(think))
+    if not claims:
+        return 0.0
+    stated = Counter(question_numbers(question))
+    operands = [abs(int(t)) for t in _TERM.findall(claims[0][2])]
+    copied = sum((Counter(operands) & stated).values()) / len(operands)
+    true = sum(sum(int(t) for t in _TERM.findall(left)) == right for _, _, left, right in claims) / len(claims)
+    answered = extract_number(extract_answer(text))
+    last = max(claims, key=lambda c: c[1])[3]
+    consistent = float("<answer>" in text and answered is not None and answered == last)
+    return (copied + true + consistent) / 3
+
+
+def chain_reward(completions: list, prompts: list | None = None, **kwargs) -> list[float | None]:
+    """Return each completion's ``chain_score`` against its prompt's question (the last user turn); None without prompts.
+
+    >>> chain_reward(["<think>现在有5+6=11</think><answer>11</answer>", "<answer>11</answer>"], prompts=[[{"role": "user", "content": "小明有5个，又得到6个，现在有几个？"}]] * 2)
+    [1.0, 0.0]
+    """
+    if prompts is None:
+        return [None] * len(completions)
+    out: list[float | None] = []
+    for completion, prompt in zip(completions, prompts, strict=True):
+        question = prompt if isinstance(prompt, str) else next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+        out.append(chain_score(question, completion_text(completion)))
+    return out
+
+
 RewardFunction = Callable[..., list[float | None]]
 
 # The registry: every rule reward by the name TRL logs it under. GRPO passes them (in this order) to GRPOTrainer
 # with RewardWeights.weights() as reward_weights; DPO's on-policy ranking scores with weighted_reward.
-REWARDS: dict[str, RewardFunction] = {f.__name__: f for f in (accuracy_reward, format_reward, language_reward)}
+REWARDS: dict[str, RewardFunction] = {f.__name__: f for f in (accuracy_reward, format_reward, language_reward, chain_reward)}
 
 
 class RewardWeights(BaseModel):
@@ -203,20 +265,23 @@ class RewardWeights(BaseModel):
     accuracy_weight: float = Field(1.0, ge=0, le=100, description="Weight of the accuracy reward (1 when the answer's number is right).")
     format_weight: float = Field(0.5, ge=0, le=100, description="Weight of the format reward (1 for `<think>…</think><answer>…</answer>`, 0.2 per well-placed tag otherwise).")
     language_weight: float = Field(0.25, ge=0, le=100, description="Weight of the language reward (the share of Han characters among the letters written).")
+    chain_weight: float = Field(
+        0.0, ge=0, le=100, description="Weight of the chain reward (operands from the question, true equations, answer = the chain's result); 0: off."
+    )
 
     @model_validator(mode="after")
     def _some_weight(self) -> RewardWeights:
         if not any(self.weights().values()):
-            raise ValueError("at least one of accuracy_weight, format_weight, language_weight must be above 0")
+            raise ValueError("at least one of accuracy_weight, format_weight, language_weight, chain_weight must be above 0")
         return self
 
     def weights(self) -> dict[str, float]:
         """Return each registered reward's weight, by name, in ``REWARDS`` order.
 
         >>> RewardWeights(format_weight=0).weights()
-        {'accuracy_reward': 1.0, 'format_reward': 0.0, 'language_reward': 0.25}
+        {'accuracy_reward': 1.0, 'format_reward': 0.0, 'language_reward': 0.25, 'chain_reward': 0.0}
         """
-        return {"accuracy_reward": self.accuracy_weight, "format_reward": self.format_weight, "language_reward": self.language_weight}
+        return {"accuracy_reward": self.accuracy_weight, "format_reward": self.format_weight, "language_reward": self.language_weight, "chain_reward": self.chain_weight}
 
     def active(self) -> dict[str, float]:
         """Return the weights above 0, by name, in ``REWARDS`` order: the rewards that score.
