@@ -96,7 +96,12 @@ def test_train_grpo_changes_the_policy_with_varied_rewards(tiny_base, tmp_path):
 
 @pytest.mark.parametrize(
     ("weights", "unscorable"),
-    [({}, False), ({"accuracy_weight": 2.0, "format_weight": 0.0, "language_weight": 0.3}, False), ({"format_weight": 0.0, "language_weight": 0.0}, True)],
+    [
+        ({}, False),
+        ({"accuracy_weight": 2.0, "format_weight": 0.0, "language_weight": 0.3}, False),
+        ({"format_weight": 0.0, "language_weight": 0.0}, True),
+        ({"chain_weight": 1.0}, False),  # the chain reward reads the question from the prompts TRL passes, as DPO's ranking passes them
+    ],
 )
 def test_grpo_and_dpo_ranking_give_literal_completions_the_same_score(tiny_base, tmp_path, weights, unscorable):
     from trl import GRPOTrainer
@@ -127,10 +132,12 @@ def test_grpo_and_dpo_ranking_give_literal_completions_the_same_score(tiny_base,
     grpo_scores[torch.isnan(per_reward).all(dim=1)] = torch.nan
     grpo_scores = [None if s != s else s for s in grpo_scores.tolist()]
 
-    dpo_scores = weighted_reward(completions, dpo_cfg, answer=[answer] * 4)
+    dpo_scores = weighted_reward(completions, dpo_cfg, answer=[answer] * 4, prompts=[prompt] * 4)
     assert [s is None for s in dpo_scores] == [s is None for s in grpo_scores] == [unscorable] * 4
     assert [s for s in dpo_scores if s is not None] == pytest.approx([s for s in grpo_scores if s is not None])
     pairs, stats = rank_pairs([prompt], [answer], [texts], min_gap=0.0, weights=dpo_cfg)
+    if "chain_weight" in weights:
+        assert per_reward[:, -1].tolist() == [1.0, 0.0, 0.0, 0.0]  # only the worked solution has a chain
     if unscorable:
         assert pairs == [] and stats["skipped_no_gap"] == 1  # nothing to rank: neither chosen nor rejected
     else:
