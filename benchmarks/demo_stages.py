@@ -115,10 +115,10 @@ def reward_signal(model, tokenizer, grpo) -> dict:
 
 def measure(run_dir: Path, n_problems: int, threads: int, only: list[str] | None = None, extra: dict[str, Path] | None = None) -> dict:
     """Return every figure of the run: the pretraining curve, per-model metrics, the distillation side-by-side, GRPO's rewards."""
-    cfg = EvalConfig(cpu_threads=threads)
-    texts = read_texts(resolve_data_path(cfg.heldout_path))
     from flows.recipe import load_recipe
 
+    cfg = EvalConfig(cpu_threads=threads)
+    texts = read_texts(resolve_data_path(cfg.heldout_path))
     problems = held_out_curriculum(run_dir, n_problems)
     grpo = load_recipe(resolve_data_path("recipes/demo.yaml")).grpo
     previous = set_threads(threads)

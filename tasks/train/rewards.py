@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -218,8 +219,6 @@ def chain_score(question: str, text: str) -> float:
     >>> round(chain_score("小明有5个橘子，小杰又给了小明6个，现在小明有多少个？", "<think>现在有5+7=11</think><answer>12</answer>"), 3)
     0.167
     """
-    from collections import Counter
-
     think = unicodedata.normalize("NFKC", text.split("</think>")[0])
     # every claim the chain makes, a sum and its result, with where it starts and ends: 5+6=11, and 38+25：…；得63
     claims = sorted((m.start(), m.end(), m.group(1), int(m.group(2))) for pattern in (_EQUATION, _COLUMN) for m in pattern.finditer(think))
