@@ -30,7 +30,7 @@ from tasks.train.config import (
     has_cuda,
     trainer_arguments,
 )
-from tasks.train.rewards import REWARDS, RewardFunction, RewardWeights
+from tasks.train.rewards import REWARDS, RewardFunction, RewardWeights, completion_text, prompt_text
 
 if TYPE_CHECKING:  # torch, transformers and trl load in seconds; the flow and recipes import the config without them
     import trl
@@ -141,9 +141,7 @@ def last_completions(trainer: Trainer, limit: int = 16) -> list[dict]:
     for i, (prompt, completion) in enumerate(zip(logs.get("prompt", []), logs.get("completion", []))):
         if i >= limit:
             break
-        question = prompt[-1]["content"] if isinstance(prompt, list) else prompt
-        text = "".join(m["content"] for m in completion) if isinstance(completion, list) else completion
-        rows.append({"question": question, "completion": text, **{name: logs["rewards"][name][i] for name in REWARD_NAMES if name in logs.get("rewards", {})}})
+        rows.append({"question": prompt_text(prompt), "completion": completion_text(completion), **{name: logs["rewards"][name][i] for name in REWARD_NAMES if name in logs.get("rewards", {})}})
     return rows
 
 

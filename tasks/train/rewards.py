@@ -63,6 +63,17 @@ def completion_text(completion: str | list[dict]) -> str:
     return "".join(m["content"] for m in completion if m.get("role", "assistant") == "assistant")
 
 
+def prompt_text(prompt: str | list[dict]) -> str:
+    """Return the question of one prompt: the string itself, or the content of its last user turn ("" without one).
+
+    >>> prompt_text([{"role": "system", "content": "先思考再回答"}, {"role": "user", "content": "3+4=?"}])
+    '3+4=?'
+    """
+    if isinstance(prompt, str):
+        return prompt
+    return next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
+
+
 def chinese_number(text: str) -> int | None:
     """Return the integer a Chinese numeral spells (十二, 一百零五, 两万五, 二〇二四, 3万5千), or None if it is not one.
 
@@ -242,11 +253,7 @@ def chain_reward(completions: list, prompts: list | None = None, **kwargs) -> li
     """
     if prompts is None:
         return [None] * len(completions)
-    out: list[float | None] = []
-    for completion, prompt in zip(completions, prompts, strict=True):
-        question = prompt if isinstance(prompt, str) else next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
-        out.append(chain_score(question, completion_text(completion)))
-    return out
+    return [chain_score(prompt_text(prompt), completion_text(completion)) for completion, prompt in zip(completions, prompts, strict=True)]
 
 
 RewardFunction = Callable[..., list[float | None]]
